@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Feature: rig a head (region weights, ARKit shape keys, FACS sliders)."""
+
+from . import props, ui
+
+_modules = (props, ui)
+
+
+def register():
+    for module in _modules:
+        module.register()
+
+
+def unregister():
+    for module in reversed(_modules):
+        module.unregister()

@@ -19,10 +19,13 @@ def test_no_bpy_import_in_source():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
-            elif isinstance(node, ast.ImportFrom) and node.level > 1:
-                names = ["<parent package>"]  # reaching out of core/ leads to bpy modules
+            elif isinstance(node, ast.ImportFrom) and node.level > 0:
+                # A relative import must stay inside core/: above it live the bpy modules.
+                depth = len(path.relative_to(CORE).parts) - 1      # packages below core/
+                if node.level > depth + 1:
+                    names = ["<outside core>"]
             for name in names:
-                if name.split(".")[0] in ("bpy", "bmesh", "mathutils", "bpy_extras", "addon_utils", "<parent package>"):
+                if name.split(".")[0] in ("bpy", "bmesh", "mathutils", "bpy_extras", "addon_utils", "<outside core>"):
                     offenders.append(f"{path.relative_to(CORE)}:{node.lineno} imports {name}")
     assert not offenders, "core must not import Blender modules:\n" + "\n".join(offenders)
 

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Feature: rig a head (region weights, ARKit shape keys, FACS sliders)."""
 
-from . import props, ui
+from . import ops, props, sliders, ui
 
-_modules = (props, ui)
+_modules = (props, ops, ui, sliders)
 
 
 def register():

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""View3D > Sidebar > Facsimile: the Rig panel."""
+"""View3D > Sidebar > Facsimile: the Rig panel and the FACS slider panel."""
 
 import bpy
 
 from .. import prefs
-from ..core import inference
+from ..core import arkit, inference
 
 
 def provider_label(context) -> str:
@@ -19,6 +19,19 @@ def provider_label(context) -> str:
     return first.replace("ExecutionProvider", "") + " (not run yet)"
 
 
+def slider_keys(obj):
+    """{ARKit name: key block} for the keys of ``obj`` that are ARKit channels (any naming)."""
+    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+    if keys is None:
+        return {}
+    found = {}
+    for kb in keys.key_blocks[1:]:
+        name = arkit.normalize_name(kb.name)
+        if name is not None and name not in found:
+            found[name] = kb
+    return found
+
+
 class FACSIMILE_PT_rig(bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_rig"
     bl_label = "Rig"
@@ -29,13 +42,50 @@ class FACSIMILE_PT_rig(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         state = context.scene.facsimile_rig
+        if state.running:
+            layout.progress(factor=state.progress, type="BAR", text=f"{state.stage}… (Esc cancels)")
+        col = layout.column(align=True)
+        col.scale_y = 1.4
+        col.operator("facsimile.rig", icon="SHAPEKEY_DATA")
+        row = layout.row(align=True)
+        row.operator("facsimile.predict_regions", icon="GROUP_VERTEX")
+        row.operator("facsimile.generate_shapes", icon="SHAPEKEY_DATA")
         col = layout.column(align=True)
         col.label(text=f"Provider: {provider_label(context)}", icon="SETTINGS")
         if state.last_seconds >= 0:
             col.label(text=f"Last run: {state.last_seconds:.2f} s", icon="TIME")
 
 
-classes = (FACSIMILE_PT_rig,)
+class FACSIMILE_PT_sliders(bpy.types.Panel):
+    bl_idname = "FACSIMILE_PT_sliders"
+    bl_label = "FACS Sliders"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Facsimile"
+
+    @classmethod
+    def poll(cls, context):
+        return bool(slider_keys(context.active_object))
+
+    def draw(self, context):
+        layout = self.layout
+        keys = slider_keys(context.active_object)
+        row = layout.row(align=True)
+        row.prop(context.scene.facsimile_rig, "mirror", icon="MOD_MIRROR", toggle=True)
+        row.operator("facsimile.reset_sliders", text="Reset", icon="LOOP_BACK")
+        row.operator("facsimile.key_sliders", text="Key All", icon="KEYINGSET")
+        for group, names in arkit.SLIDER_GROUPS.items():
+            present = [n for n in names if n in keys]
+            if not present:
+                continue
+            box = layout.box()
+            box.label(text=group)
+            col = box.column(align=True)
+            for name in present:
+                col.prop(keys[name], "value", text=name, slider=True)
+
+
+classes = (FACSIMILE_PT_rig, FACSIMILE_PT_sliders)
 
 
 def register():

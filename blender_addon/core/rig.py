@@ -1,0 +1,186 @@
+"""Neutral head -> region weights + ARKit shape deltas: the rig pipeline, without Blender.
+
+Data flows one way::
+
+    world-space mesh -> skin (loose parts set aside) -> canonical frame
+      -> proxy (<= PROXY_MAX_VERTS) -> operators -> rig.onnx -> region weights,
+         per-shape responses -> localizer.onnx (predicted or painted weights)
+      -> deltas on the proxy -> carried back to every vertex -> world units -> ARKit names
+
+The bpy layer (``rig/ops.py``) only reads the mesh and writes the results.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import arkit, features, inference, parts
+from . import mesh as meshlib
+from .regions import REGION_NAMES
+
+RIG_MODEL = "rig.onnx"
+LOCALIZER_MODEL = "localizer.onnx"
+
+
+class RigError(ValueError):
+    """Input a rig cannot be built from; the message is shown to the artist."""
+
+
+class Cancelled(Exception):
+    """The artist cancelled; nothing was written."""
+
+
+@dataclass
+class RigResult:
+    region_weights: np.ndarray          # (V,R) per original vertex, rows sum to 1 (0 off the skin)
+    ict_deltas: np.ndarray              # (53,V,3) world-space deltas, ICT order
+    skin: np.ndarray                    # (V,) bool: vertices the networks rigged
+    jaw_part: np.ndarray                # (V,) bool: loose parts that follow the jaw (lower teeth, tongue)
+    facing_ok: bool                     # the face looks toward -Y
+    provider: str                       # execution provider actually used
+    timings: dict = field(default_factory=dict)
+
+    def arkit_deltas(self) -> np.ndarray:
+        """(52,V,3) in ARKit order: split ICT halves summed, tongueOut still."""
+        return arkit.ict_shapes_to_arkit(self.ict_deltas)
+
+    def named_deltas(self, style: str = "ARKIT") -> list[tuple[str, np.ndarray]]:
+        """(name, (V,3) deltas) pairs in the naming style asked for ('ARKIT', 'ARKIT_LR', 'ICT53')."""
+        if style == "ICT53":
+            return list(zip(arkit.ICT_53, self.ict_deltas))
+        deltas = self.arkit_deltas()
+        return [(arkit.to_style(name, style)[0], deltas[i]) for i, name in enumerate(arkit.ARKIT_52)]
+
+
+@dataclass
+class PreparedHead:
+    """Everything that depends on the neutral only (reused by later localizations)."""
+
+    skin: np.ndarray                    # (V,) bool
+    skin_canonical: np.ndarray          # (S,3) skin vertices in the canonical frame
+    skin_faces: np.ndarray              # (F,3) indices into the skin vertices
+    part_labels: np.ndarray            # (V,) component id of non-skin vertices, -1 on skin
+    verts_world: np.ndarray            # (V,3)
+    norm: meshlib.Normalization
+    proxy: meshlib.Proxy
+    prepared: features.PreparedMesh
+    n_verts: int
+
+
+def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
+    verts = np.asarray(verts_world, np.float64)
+    faces = np.asarray(faces, np.int64)
+    if verts.ndim != 2 or verts.shape[1] != 3 or len(verts) < 4:
+        raise RigError("the mesh has too few vertices to be a head")
+    if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) < 2:
+        raise RigError("the mesh has no faces: Facsimile needs a surface, not a point cloud")
+    if not np.isfinite(verts).all():
+        raise RigError("the mesh has vertices at infinite or undefined positions")
+    skin = meshlib.find_skin(verts, faces)
+    skin_faces = _skin_faces(faces, skin)
+    if len(skin_faces) < 2:
+        raise RigError("no connected surface large enough to be a head was found")
+    skin_verts = verts[skin]
+    if np.ptp(skin_verts, axis=0).max() <= 0:
+        raise RigError("the mesh has zero size")
+    norm = meshlib.normalize_head(skin_verts)
+    canon = norm.apply(skin_verts)
+    proxy = meshlib.build_proxy(canon, skin_faces, max_verts=features.PROXY_MAX_VERTS)
+    prepared = features.prepare(proxy.verts, proxy.faces)
+    part_labels = np.where(skin, -1, meshlib.connected_components(len(verts), faces))
+    used = np.zeros(len(verts), bool)
+    used[faces.ravel()] = True
+    part_labels[~used] = -1
+    return PreparedHead(skin, canon, skin_faces, part_labels, verts, norm, proxy, prepared, len(verts))
+
+
+def _proxy_values_from_original(head: PreparedHead, values_on_skin: np.ndarray) -> np.ndarray:
+    """Per-skin-vertex values -> proxy vertices (nearest skin vertex)."""
+    from scipy.spatial import cKDTree
+
+    _, nearest = cKDTree(head.skin_canonical).query(head.prepared.verts)
+    return values_on_skin[nearest]
+
+
+def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",
+            painted_weights: np.ndarray | None = None, strength: float = 1.0,
+            progress: Callable[[float, str], None] | None = None,
+            cancelled: Callable[[], bool] | None = None,
+            rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL) -> RigResult:
+    """Rig a head given in world space (any unit, Z up, facing -Y).
+
+    ``painted_weights`` (V,R), when given, replaces the predicted region weights as the
+    localization (an artist's repainted ``FX_`` groups); rows are renormalized.
+    ``progress(fraction, stage)`` is called between stages and ``cancelled()`` polled
+    there; on cancel :class:`Cancelled` is raised before anything is returned.
+    ``localizer_model=None`` runs a global-code-only rig (the benchmark's ablation).
+    """
+    timings = {}
+
+    def stage(frac, name):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        if progress is not None:
+            progress(frac, name)
+
+    t = time.perf_counter()
+    stage(0.0, "proxy")
+    verts_world = np.asarray(verts_world, np.float64)
+    head = prepare_head(verts_world, faces)
+    timings["proxy"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    stage(0.35, "inference")
+    out = inference.run(rig_model, features.rig_feeds(head.prepared), provider)
+    responses = out["responses"]                                   # (P,53,3)
+    if localizer_model is None:
+        return _finish(head, responses, np.full((len(responses), len(REGION_NAMES)), 1.0 / len(REGION_NAMES)),
+                       strength, timings, t)
+    weights_proxy = out["region_weights"]
+    if painted_weights is not None:
+        painted = np.asarray(painted_weights, np.float64)[head.skin]
+        if painted.shape[1] != len(REGION_NAMES):
+            raise RigError(f"painted weights need {len(REGION_NAMES)} regions, got {painted.shape[1]}")
+        loc_weights = _proxy_values_from_original(head, painted)
+        sums = loc_weights.sum(1, keepdims=True)
+        loc_weights = np.where(sums > 1e-8, loc_weights / np.maximum(sums, 1e-8), weights_proxy)
+    else:
+        loc_weights = weights_proxy
+    omega = inference.run(localizer_model, {"region_weights": loc_weights}, provider)["localization"]
+    stage(0.7, "transfer")
+    return _finish(head, omega[:, :, None] * responses, weights_proxy, strength, timings, t)
+
+
+def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray, strength: float,
+            timings: dict, t_inference: float) -> RigResult:
+    """Carry proxy results back to every vertex, in world units."""
+    info = inference.last_session_info()
+    timings["inference"] = time.perf_counter() - t_inference
+    t = time.perf_counter()
+    deltas_proxy = deltas_proxy * float(strength)
+    n_skin = int(head.skin.sum())
+    carried = head.proxy.to_original(deltas_proxy.reshape(len(deltas_proxy), -1)).reshape(n_skin, 53, 3)
+    w_skin = np.clip(head.proxy.to_original(weights_proxy), 0.0, None)
+    w_skin /= np.maximum(w_skin.sum(1, keepdims=True), 1e-12)
+    ict_deltas = np.zeros((53, head.n_verts, 3), np.float32)
+    ict_deltas[:, head.skin] = head.norm.invert_vectors(carried).transpose(1, 0, 2)
+    region_weights = np.zeros((head.n_verts, len(REGION_NAMES)), np.float32)
+    region_weights[head.skin] = w_skin
+    jaw_part = parts.jaw_part_mask(head.verts_world, head.skin, head.part_labels, region_weights)
+    parts.follow_jaw(head.verts_world, head.skin, jaw_part, region_weights, ict_deltas)
+    timings["transfer"] = time.perf_counter() - t
+    facing = meshlib.looks_toward_minus_y(head.skin_canonical, head.skin_faces)
+    return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
+                     info.label if info else "", timings)
+
+
+def _skin_faces(faces: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    idx = np.flatnonzero(skin)
+    remap = -np.ones(len(skin), np.int64)
+    remap[idx] = np.arange(len(idx))
+    f = remap[np.asarray(faces, np.int64)]
+    return f[(f >= 0).all(axis=1)]

@@ -1,0 +1,34 @@
+"""The one exception every take reader raises.
+
+Its message is shown as-is in Blender's report bar, so it is a single line that names the
+format, the file and what is wrong, in the artist's terms:
+``Live Link Face CSV 'take.csv': missing column 'Timecode'``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+
+class TakeError(ValueError):
+    """A take cannot be read. ``str(err)`` is the one-line message for the artist.
+
+    Subclasses ValueError so generic callers that catch bad-input errors still catch it.
+    ``line`` is the 1-based line of the file where the problem is, when there is one.
+    """
+
+    def __init__(self, message: str, line: Optional[int] = None):
+        super().__init__(" ".join(message.split()))  # one line, whatever the caller built
+        self.line = line
+
+
+def describe_source(kind: str, path: Union[str, os.PathLike, None]) -> str:
+    """``"Live Link Face CSV 'take.csv'"``: the prefix every message of one reader starts with.
+
+    Only the file name, not the full path: the report bar is narrow and the artist just
+    picked the file.
+    """
+    if path is None:
+        return kind
+    return f"{kind} '{os.path.basename(os.fspath(path))}'"

@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Blender data in and out for the rig: the only place here that touches mesh data.
+
+Reads are bulk (``foreach_get``) into numpy in world space; writes are bulk
+(``points.foreach_set`` for shape keys, one ``VertexGroup.add`` per distinct
+quantized weight for groups). Every write goes through :class:`Transaction`, which
+snapshots what it replaces and undoes everything it did if anything fails, so a
+failure part-way leaves the mesh exactly as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from ..core.regions import GROUP_PREFIX, REGION_NAMES, group_name
+
+WEIGHT_STEPS = 1000
+"""Region weights are written with 1/1000 resolution: far finer than a brush, and
+few enough distinct values to write 200k vertices in a few calls per group."""
+
+
+@dataclass
+class MeshArrays:
+    verts_world: np.ndarray     # (V,3) base mesh (Basis key if any), world space
+    faces: np.ndarray           # (T,3) loop triangles (n-gons triangulated by Blender)
+    basis_local: np.ndarray     # (V,3) base mesh in object space
+    matrix: np.ndarray          # (4,4) object to world
+
+
+def read_mesh(obj) -> MeshArrays:
+    """World-space arrays of the base mesh: modifiers ignored, the Basis key if there is one."""
+    mesh = obj.data
+    n = len(mesh.vertices)
+    local = np.empty(n * 3, np.float32)
+    if mesh.shape_keys is not None and mesh.shape_keys.reference_key is not None:
+        mesh.shape_keys.reference_key.points.foreach_get("co", local)
+    else:
+        mesh.vertices.foreach_get("co", local)
+    local = local.reshape(n, 3).astype(np.float64)
+    mesh.calc_loop_triangles()
+    tris = np.empty(len(mesh.loop_triangles) * 3, np.int32)
+    mesh.loop_triangles.foreach_get("vertices", tris)
+    matrix = np.array(obj.matrix_world, dtype=np.float64)
+    world = local @ matrix[:3, :3].T + matrix[:3, 3]
+    return MeshArrays(world, tris.reshape(-1, 3).astype(np.int64), local, matrix)
+
+
+def world_to_local_vectors(deltas: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Deltas (...,3) in world space -> object space (inverse of the 3x3 part)."""
+    inv = np.linalg.inv(matrix[:3, :3])
+    return deltas @ inv.T
+
+
+def fx_groups(obj) -> list:
+    return [vg for vg in obj.vertex_groups if vg.name.startswith(GROUP_PREFIX)]
+
+
+def read_region_weights(obj) -> np.ndarray | None:
+    """(V,R) weights from the ``FX_`` groups, or None when there are none.
+
+    Blender has no bulk reader for deform weights; one pass over the vertices'
+    group memberships is the fastest pure-Python way (~0.5 s per 200k vertices).
+    """
+    index_of = {}
+    for vg in obj.vertex_groups:
+        if vg.name.startswith(GROUP_PREFIX) and vg.name[len(GROUP_PREFIX):] in REGION_NAMES:
+            index_of[vg.index] = REGION_NAMES.index(vg.name[len(GROUP_PREFIX):])
+    if not index_of:
+        return None
+    weights = np.zeros((len(obj.data.vertices), len(REGION_NAMES)), np.float32)
+    for v in obj.data.vertices:
+        for g in v.groups:
+            r = index_of.get(g.group)
+            if r is not None:
+                weights[v.index, r] = g.weight
+    return weights
+
+
+@dataclass
+class Transaction:
+    """Writes to one object that can be rolled back completely."""
+
+    obj: object
+    added_groups: list = field(default_factory=list)
+    replaced_groups: dict = field(default_factory=dict)     # name -> (index order, weights)
+    added_keys: list = field(default_factory=list)
+    replaced_keys: dict = field(default_factory=dict)       # name -> (co, value, min, max)
+    created_basis: bool = False
+
+    # ---- vertex groups
+
+    def remove_fx_groups(self, names: list[str]) -> None:
+        for name in names:
+            vg = self.obj.vertex_groups.get(name)
+            if vg is None:
+                continue
+            self.replaced_groups[name] = _group_weights(self.obj, vg)
+            self.obj.vertex_groups.remove(vg)
+
+    def write_region_groups(self, weights: np.ndarray) -> list[str]:
+        q = np.round(np.clip(weights, 0.0, 1.0) * WEIGHT_STEPS).astype(np.int32)
+        names = []
+        for r, region in enumerate(REGION_NAMES):
+            name = group_name(region)
+            vg = self.obj.vertex_groups.new(name=name)
+            self.added_groups.append(vg.name)
+            column = q[:, r]
+            nz = np.flatnonzero(column)
+            if len(nz):
+                values = column[nz]
+                order = np.argsort(values, kind="stable")
+                splits = np.flatnonzero(np.diff(values[order])) + 1
+                for chunk in np.split(nz[order], splits):
+                    vg.add(chunk.tolist(), float(column[chunk[0]]) / WEIGHT_STEPS, "REPLACE")
+            names.append(vg.name)
+        return names
+
+    # ---- shape keys
+
+    def ensure_basis(self) -> None:
+        if self.obj.data.shape_keys is None:
+            basis = self.obj.shape_key_add(name="Basis", from_mix=False)
+            basis.value = 0.0
+            self.created_basis = True
+
+    def write_shape_key(self, name: str, co_local: np.ndarray, replace: bool) -> str:
+        """Add (or replace the data of) a key; returns 'added' | 'replaced' | 'skipped'."""
+        keys = self.obj.data.shape_keys.key_blocks
+        kb = keys.get(name)
+        if kb is not None:
+            if not replace:
+                return "skipped"
+            if name not in self.replaced_keys:
+                old = np.empty(len(kb.points) * 3, np.float32)
+                kb.points.foreach_get("co", old)
+                self.replaced_keys[name] = (old, kb.value, kb.slider_min, kb.slider_max)
+            kb.points.foreach_set("co", co_local.astype(np.float32).ravel())
+            status = "replaced"
+        else:
+            kb = self.obj.shape_key_add(name=name, from_mix=False)
+            self.added_keys.append(kb.name)
+            kb.points.foreach_set("co", co_local.astype(np.float32).ravel())
+            status = "added"
+        kb.slider_min, kb.slider_max = 0.0, 1.0
+        kb.value = 0.0   # Blender 5.0 creates keys at 1.0; a new rig must rest at neutral
+        return status
+
+    # ---- rollback
+
+    def rollback(self) -> None:
+        obj = self.obj
+        for name in reversed(self.added_groups):
+            vg = obj.vertex_groups.get(name)
+            if vg is not None:
+                obj.vertex_groups.remove(vg)
+        for name, data in self.replaced_groups.items():
+            _restore_group(obj, name, data)
+        keys = obj.data.shape_keys
+        if keys is not None:
+            for name in reversed(self.added_keys):
+                kb = keys.key_blocks.get(name)
+                if kb is not None:
+                    obj.shape_key_remove(kb)
+            for name, (co, value, lo, hi) in self.replaced_keys.items():
+                kb = keys.key_blocks.get(name)
+                if kb is not None:
+                    kb.points.foreach_set("co", co)
+                    kb.slider_min, kb.slider_max, kb.value = lo, hi, value
+            if self.created_basis and obj.data.shape_keys is not None:
+                obj.shape_key_clear()
+        obj.data.update()
+
+
+def _group_weights(obj, vg) -> tuple[int, list[tuple[int, float]]]:
+    members = []
+    for v in obj.data.vertices:
+        for g in v.groups:
+            if g.group == vg.index:
+                members.append((v.index, g.weight))
+    return vg.index, members
+
+
+def _restore_group(obj, name: str, data) -> None:
+    index, members = data
+    vg = obj.vertex_groups.new(name=name)
+    for i, w in members:
+        vg.add([i], w, "REPLACE")
+    # Put it back at its old position in the list (the order artists see).
+    target = min(index, len(obj.vertex_groups) - 1)
+    active = obj.vertex_groups.active_index
+    obj.vertex_groups.active_index = vg.index
+    with bpy.context.temp_override(object=obj, active_object=obj):
+        while obj.vertex_groups.active_index > target:
+            if bpy.ops.object.vertex_group_move(direction="UP") != {"FINISHED"}:
+                break
+    obj.vertex_groups.active_index = active

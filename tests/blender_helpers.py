@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Building test meshes in real Blender and reading results back (no mocks)."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+
+def to_blender_frame(a: np.ndarray) -> np.ndarray:
+    """Y-up, +Z-forward data (ICT, glTF) -> Blender's Z-up, face toward -Y."""
+    a = np.asarray(a)
+    return np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)
+
+
+def mesh_object(name: str, verts: np.ndarray, faces, link: bool = True):
+    """A mesh object from arrays, made active and selected."""
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(np.asarray(verts, float).tolist(), [], [list(map(int, f)) for f in faces])
+    mesh.validate(clean_customdata=False)
+    mesh.update()
+    obj = bpy.data.objects.new(name, mesh)
+    if link:
+        bpy.context.scene.collection.objects.link(obj)
+        bpy.context.view_layer.objects.active = obj
+        obj.select_set(True)
+    return obj
+
+
+def facecap_object(npz_path, scale: float = 0.01, with_loose_parts: bool = True):
+    """The facecap head (Blender frame, metres by default) with eyes and teeth in the same mesh."""
+    with np.load(npz_path) as d:
+        parts = [(d["neutral"], d["faces"])]
+        if with_loose_parts:
+            parts += [(d["eyeL_verts"], d["eyeL_faces"]), (d["eyeR_verts"], d["eyeR_faces"]),
+                      (d["teeth_verts"], d["teeth_faces"])]
+        names = [str(n) for n in d["names"]]
+        gt = to_blender_frame(d["deltas"]) * scale
+        n_skin = len(d["neutral"])
+    verts, faces, offset = [], [], 0
+    for v, f in parts:
+        verts.append(to_blender_frame(v) * scale)
+        faces.append(np.asarray(f) + offset)
+        offset += len(v)
+    obj = mesh_object("FacecapHead", np.concatenate(verts), np.concatenate(faces))
+    return obj, gt, names, n_skin
+
+
+def base_coords(obj) -> np.ndarray:
+    co = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def key_deltas(obj, name: str) -> np.ndarray:
+    """(V,3) object-space delta of a shape key against the Basis."""
+    keys = obj.data.shape_keys
+    kb = keys.key_blocks[name]
+    co = np.empty(len(kb.points) * 3, np.float32)
+    base = np.empty_like(co)
+    kb.points.foreach_get("co", co)
+    keys.reference_key.points.foreach_get("co", base)
+    return (co - base).reshape(-1, 3)
+
+
+def group_weights(obj, prefix: str = "FX_") -> tuple[list[str], np.ndarray]:
+    names = [vg.name for vg in obj.vertex_groups if vg.name.startswith(prefix)]
+    index = {obj.vertex_groups[n].index: i for i, n in enumerate(names)}
+    w = np.zeros((len(obj.data.vertices), len(names)), np.float32)
+    for v in obj.data.vertices:
+        for g in v.groups:
+            if g.group in index:
+                w[v.index, index[g.group]] = g.weight
+    return names, w
+
+
+def snapshot(obj) -> dict:
+    """Everything a rig operator may touch, for exact before/after comparison."""
+    keys = {}
+    if obj.data.shape_keys is not None:
+        for kb in obj.data.shape_keys.key_blocks:
+            co = np.empty(len(kb.points) * 3, np.float32)
+            kb.points.foreach_get("co", co)
+            keys[kb.name] = (co, kb.value)
+    names, w = group_weights(obj, prefix="")
+    return {"co": base_coords(obj), "keys": keys, "groups": names, "weights": w}
+
+
+def assert_same(a: dict, b: dict) -> None:
+    np.testing.assert_array_equal(a["co"], b["co"])
+    assert list(a["keys"]) == list(b["keys"])
+    for name in a["keys"]:
+        np.testing.assert_array_equal(a["keys"][name][0], b["keys"][name][0])
+        assert a["keys"][name][1] == b["keys"][name][1]
+    assert a["groups"] == b["groups"]
+    np.testing.assert_array_equal(a["weights"], b["weights"])
+
+
+def top_vertices(values: np.ndarray, count: int) -> np.ndarray:
+    return np.argsort(-values)[:count]
+
+
+def mirror_vertices(verts: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The vertex nearest to each mirrored (x -> -x) position."""
+    from scipy.spatial import cKDTree
+
+    target = verts[idx] * np.array([-1.0, 1.0, 1.0])
+    return cKDTree(verts).query(target)[1]

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Exact closest points on a triangle mesh, as (face, barycentric) pairs.
+"""Closest points on a triangle mesh, as (face, barycentric) pairs.
 
 Used for every correspondence in the project: ground truth between the ICT topology and
-remeshed training meshes, and carrying results from the proxy back to each original
-vertex (:mod:`.mesh` re-exports both functions; import them from there).
+remeshed training meshes (:func:`closest_point_barycentric`), and carrying results from
+the proxy back to each original vertex (:func:`closest_point_near_vertex`). :mod:`.mesh`
+re-exports the public functions; import them from there.
 
-numpy + cKDTree only. The search is exact, not approximate: a triangle T with centroid
-c_T and centroid-to-corner radius r_T can only hold a point within d of q if
-|c_T - q| <= d + r_T, so after a first guess d1 (the triangle with the nearest centroid)
-every triangle that passes that test is examined.
+numpy + cKDTree only. :func:`closest_point_barycentric` is exact, not approximate: a
+triangle T with centroid c_T and centroid-to-corner radius r_T can only hold a point
+within d of q if |c_T - q| <= d + r_T, so after a first guess d1 (the triangle with the
+nearest centroid) every triangle that passes that test is examined.
 """
 
 from __future__ import annotations
@@ -151,9 +152,10 @@ def _search_pieces(corners: np.ndarray, max_levels: int = 5):
 
     Every query fetches all centroids within (its distance + the largest radius), so a
     few big triangles would make every query look at many small ones. Midpoint-splitting
-    each triangle until its radius is at most 1.5x the median (at most ``max_levels``
-    times) keeps that bound tight. Returns the parent triangle of every piece (S,) and
-    the barycentric coordinates of the piece's corners in its parent (S,3,3).
+    each triangle until its radius is at most ``_PIECE_TARGET`` times the median (at most
+    ``max_levels`` times) keeps that bound tight. Returns the parent triangle of every
+    piece (S,) and the barycentric coordinates of the piece's corners in its parent
+    (S,3,3).
     """
     radius = np.linalg.norm(corners - corners.mean(axis=1, keepdims=True), axis=2).max(axis=1)
     target = _PIECE_TARGET * max(float(np.median(radius)), np.finfo(np.float64).tiny)
@@ -193,12 +195,12 @@ class _SizeClass:
     def __init__(self, index: np.ndarray, centroids: np.ndarray, radius: np.ndarray):
         self.index = index                           # piece ids (into the table)
         self.radius = radius
-        self.r_max = float(radius.max())
+        self.r_max = max(float(radius.max()), np.finfo(np.float64).tiny)
         self.tree = cKDTree(centroids)
 
     @classmethod
     def split(cls, centroids: np.ndarray, radius: np.ndarray) -> list["_SizeClass"]:
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):   # zero radii: last class
             level = np.floor(np.log(radius.max() / radius) / np.log(_CLASS_RATIO))
         level = np.clip(np.nan_to_num(level, posinf=_MAX_CLASSES), 0, _MAX_CLASSES - 1)
         return [cls(idx, centroids[idx], radius[idx])
@@ -265,13 +267,14 @@ def closest_point_near_vertex(points, verts, faces, anchor,
     """Closest point to each query point on the surface around its ``anchor`` vertex.
 
     A topology-aware variant of :func:`closest_point_barycentric`: point i looks at the
-    faces around vertex ``anchor[i]`` and then walks (at most ``max_steps`` times) to the
-    faces around the corner nearest to its best point so far, as long as that improves
-    it. :func:`.mesh.build_proxy` anchors every original vertex at the proxy vertex its
-    own cluster became, so a vertex of the upper lip lands on the upper lip even where
-    the lower lip is closer, and never on another loose part. Points whose anchor is -1
-    or has no faces get the exact global search. Same outputs as
-    :func:`closest_point_barycentric`.
+    faces around vertex ``anchor[i]``, then moves its anchor to the corner nearest to its
+    best point so far and looks again, until that corner stops changing (at most
+    ``max_steps`` moves): a descent over the surface that finds the closest point
+    whenever the surface near the anchor is not folded. :func:`.mesh.build_proxy`
+    anchors every original vertex at the proxy vertex its own cluster became, so a
+    vertex of the upper lip lands on the upper lip even where the lower lip is closer,
+    and never on another loose part. Points whose anchor is -1 or has no faces get the
+    exact global search. Same outputs as :func:`closest_point_barycentric`.
     """
     p_all = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     v = np.asarray(verts, dtype=np.float64).reshape(-1, 3)

@@ -2,7 +2,7 @@
 """DiffusionNet operators: Laplacian, mass, eigenbasis and per-vertex eigenvector gradients.
 
 This is the single implementation used by both the training code and the add-on, so a
-mesh seen at training time and the same mesh seen in Blender get bit-identical inputs.
+mesh seen at training time and the same mesh seen in Blender get the same inputs.
 
 What the network needs (Sharp et al., "DiffusionNet", 2022):
 
@@ -253,6 +253,11 @@ def compute_operators(verts, faces, k: int = 64) -> SpectralOperators:
     dense solver for small meshes). Always returns exactly k columns: when the mesh has
     fewer than k vertices the missing eigenvectors (and their gradients) are zero, which
     makes them inert in spectral diffusion, and their eigenvalues repeat the largest one.
+
+    Every connected component adds an eigenvalue 0, and a vertex without faces is a
+    component of its own whose eigenvector is a spike there, wasting one of the k slots:
+    remove loose vertices first (:func:`blender_addon.core.mesh.build_proxy` does).
+    Timing: ~0.3-0.5 s for 6k vertices and k = 64 on one CPU core.
     """
     if k < 1:
         raise ValueError("k must be >= 1")

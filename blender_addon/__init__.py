@@ -11,9 +11,9 @@ _modules = []
 
 
 def _feature_modules():
-    from . import prefs, rig
+    from . import drive, prefs, rig, video
 
-    return [prefs, rig]
+    return [prefs, rig, drive, video]
 
 
 def register():

@@ -106,3 +106,67 @@ def mirror_vertices(verts: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
     target = verts[idx] * np.array([-1.0, 1.0, 1.0])
     return cKDTree(verts).query(target)[1]
+
+
+# ------------------------------------------------------------------ drive (performances)
+
+def facecap_performer(npz_path, prefix: str = "blendShape1.", scale: float = 0.01, fps: int = 30,
+                      numbered: bool = False):
+    """The facecap head with its 52 morphs as shape keys named like a glTF import
+    (``blendShape1.eyeBlink_L``), or ``Key 00``… with ``numbered`` (names that mean nothing),
+    keyed with its recorded performance on frames 1..335.
+
+    Returns (object, weights (335, 52) in ARKit order). The scene rate is set to ``fps``.
+    """
+    from blender_addon.core import arkit
+
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = fps, 1.0
+    obj, gt, names, _n = facecap_object(npz_path, scale=scale, with_loose_parts=False)
+    obj.name = "Performer"
+    with np.load(npz_path) as d:
+        anim = d["anim_weights"].astype(np.float32)
+    base = base_coords(obj)
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for i, name in enumerate(names):
+        kb = obj.shape_key_add(name=f"Key {i:02d}" if numbered else prefix + name, from_mix=False)
+        kb.points.foreach_set("co", (base + gt[i]).ravel())
+        kb.value = 0.0
+        for f, w in enumerate(anim[:, i]):
+            kb.value = float(w)
+            kb.keyframe_insert("value", frame=f + 1)
+    order = [names.index(n) for n in (arkit.to_style(a, "ARKIT_LR")[0] for a in arkit.ARKIT_52)]
+    return obj, anim[:, order]
+
+
+def monkey_head(name: str = "Monkey", location=(0.0, 0.0, 0.0)):
+    """Suzanne at 1 unit size, scale applied, active and selected."""
+    bpy.ops.mesh.primitive_monkey_add(size=1.0, location=location)
+    obj = bpy.context.object
+    obj.name = name
+    return obj
+
+
+def evaluated_coords(obj, frame: int) -> np.ndarray:
+    """(V,3) object-space positions of ``obj`` as evaluated on ``frame``."""
+    bpy.context.scene.frame_set(frame)
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    co = np.empty(len(evaluated.data.vertices) * 3, np.float32)
+    evaluated.data.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def select_only(*objs) -> None:
+    for obj in bpy.context.view_layer.objects:
+        obj.select_set(False)
+    for obj in objs:
+        obj.select_set(True)
+    bpy.context.view_layer.objects.active = objs[0]
+
+
+def scene_state() -> dict:
+    """What importing or baking may touch, for 'nothing changed' checks."""
+    scene = bpy.context.scene
+    return {"objects": sorted(o.name for o in bpy.data.objects),
+            "actions": sorted(a.name for a in bpy.data.actions),
+            "range": (scene.frame_start, scene.frame_end),
+            "source": scene.facsimile_drive.source.name if scene.facsimile_drive.source else None}

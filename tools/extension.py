@@ -40,7 +40,7 @@ PLATFORMS = {
     "windows-x64": ("1.18.1", "win_amd64"),
     "macos-arm64": ("1.23.2", "macosx_13_0_arm64"),
 }
-PURE_DEPS = ("flatbuffers==25.12.19", "packaging==26.3", "protobuf==7.36.2")
+PURE_DEPS = ("flatbuffers==25.12.19", "packaging==26.3", "protobuf==7.36.2", "threadpoolctl==3.8.0")
 # Never copied into the staged extension.
 EXCLUDE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.zip")
 

@@ -2,7 +2,7 @@
 
 The networks rig the skin only (``mesh.find_skin``). A part the skin encloses is
 then classified by where it sits, using the predicted region weights of the skin
-nearest to it:
+nearest to it (on the proxy, so this costs the same for any mesh size):
 
 * nearest skin mostly lower lip / chin / jaw -> a *jaw part* (lower teeth, tongue,
   lower gums): in the four jaw shapes (jawOpen, jawForward, jawLeft, jawRight) each of
@@ -21,52 +21,40 @@ from .arkit import ICT_53
 from .regions import REGION_INDEX
 
 JAW_REGIONS = ("lower_lip", "chin", "jaw_L", "jaw_R")
-JAW_SHAPES = ("jawOpen", "jawForward", "jawLeft", "jawRight")
+JAW_SHAPES = tuple(ICT_53.index(n) for n in ("jawOpen", "jawForward", "jawLeft", "jawRight"))
 NEIGHBOURS = 16
 
 
-def jaw_part_mask(verts: np.ndarray, skin: np.ndarray, part_labels: np.ndarray,
-                  region_weights: np.ndarray) -> np.ndarray:
-    """(V,) bool: non-skin vertices of components whose nearest skin is mostly jaw regions.
+def is_jaw_skin(region_weights: np.ndarray) -> np.ndarray:
+    """(N,) bool: skin points whose region weight is mostly lower lip, chin or jaw."""
+    return region_weights[:, [REGION_INDEX[r] for r in JAW_REGIONS]].sum(1) > 0.5
 
-    ``part_labels`` gives a component id per vertex (-1 for skin / unused).
-    """
+
+def jaw_part_mask(points: np.ndarray, part_labels: np.ndarray, skin_points: np.ndarray,
+                  skin_is_jaw: np.ndarray) -> np.ndarray:
+    """(P,) bool over loose-part points: parts whose nearest skin is mostly jaw regions."""
     from scipy.spatial import cKDTree
 
-    out = np.zeros(len(verts), bool)
-    loose = np.flatnonzero(~skin & (part_labels >= 0))
-    if len(loose) == 0 or not skin.any():
+    if len(points) == 0 or not skin_is_jaw.any():
+        return np.zeros(len(points), bool)
+    votes = skin_is_jaw[cKDTree(skin_points).query(points)[1]].astype(np.float64)
+    _, comp = np.unique(part_labels, return_inverse=True)
+    share = np.bincount(comp, votes) / np.bincount(comp)
+    return share[comp] > 0.5
+
+
+def follow_jaw(points: np.ndarray, anchors: np.ndarray, anchor_deltas: np.ndarray) -> np.ndarray:
+    """Deltas (53,P,3) for jaw-part points: the jaw shapes blended from nearby jaw skin."""
+    from scipy.spatial import cKDTree
+
+    out = np.zeros((anchor_deltas.shape[0], len(points), 3), anchor_deltas.dtype)
+    if len(points) == 0 or len(anchors) == 0:
         return out
-    skin_idx = np.flatnonzero(skin)
-    jaw_cols = [REGION_INDEX[r] for r in JAW_REGIONS]
-    is_jaw_skin = region_weights[skin_idx][:, jaw_cols].sum(1) > 0.5
-    _, nearest = cKDTree(verts[skin_idx]).query(verts[loose])
-    votes = is_jaw_skin[nearest]
-    for comp in np.unique(part_labels[loose]):
-        members = part_labels[loose] == comp
-        if votes[members].mean() > 0.5:
-            out[loose[members]] = True
-    return out
-
-
-def follow_jaw(verts: np.ndarray, skin: np.ndarray, jaw_part: np.ndarray, region_weights: np.ndarray,
-               ict_deltas: np.ndarray) -> None:
-    """Write jaw-shape deltas onto jaw-part vertices of ``ict_deltas`` (53,V,3), in place."""
-    from scipy.spatial import cKDTree
-
-    if not jaw_part.any():
-        return
-    skin_idx = np.flatnonzero(skin)
-    jaw_cols = [REGION_INDEX[r] for r in JAW_REGIONS]
-    anchors = skin_idx[region_weights[skin_idx][:, jaw_cols].sum(1) > 0.5]
-    if len(anchors) == 0:
-        return
     k = min(NEIGHBOURS, len(anchors))
-    dist, nn = cKDTree(verts[anchors]).query(verts[jaw_part], k=k)
-    dist, nn = np.atleast_2d(dist.T).T, np.atleast_2d(nn.T).T
+    dist, nn = cKDTree(anchors).query(points, k=k)
+    dist, nn = dist.reshape(len(points), k), nn.reshape(len(points), k)
     w = 1.0 / np.maximum(dist, 1e-9) ** 2
     w /= w.sum(axis=1, keepdims=True)
-    targets = np.flatnonzero(jaw_part)
-    for name in JAW_SHAPES:
-        s = ICT_53.index(name)
-        ict_deltas[s, targets] = np.einsum("pk,pkc->pc", w, ict_deltas[s, anchors][nn])
+    for s in JAW_SHAPES:
+        out[s] = np.einsum("pk,pkc->pc", w, anchor_deltas[s][nn])
+    return out

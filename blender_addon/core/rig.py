@@ -170,12 +170,29 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     ict_deltas[:, head.skin] = head.norm.invert_vectors(carried).transpose(1, 0, 2)
     region_weights = np.zeros((head.n_verts, len(REGION_NAMES)), np.float32)
     region_weights[head.skin] = w_skin
-    jaw_part = parts.jaw_part_mask(head.verts_world, head.skin, head.part_labels, region_weights)
-    parts.follow_jaw(head.verts_world, head.skin, jaw_part, region_weights, ict_deltas)
+    jaw_part = _loose_parts_follow_jaw(head, deltas_proxy, weights_proxy, ict_deltas)
     timings["transfer"] = time.perf_counter() - t
     facing = meshlib.looks_toward_minus_y(head.skin_canonical, head.skin_faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
                      info.label if info else "", timings)
+
+
+def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray,
+                            ict_deltas: np.ndarray) -> np.ndarray:
+    """Lower teeth, tongue and gums follow the jaw shapes (see ``core.parts``); in place."""
+    loose = np.flatnonzero(head.part_labels >= 0)
+    jaw_part = np.zeros(head.n_verts, bool)
+    if len(loose) == 0:
+        return jaw_part
+    points = head.norm.apply(head.verts_world[loose])
+    jaw_skin = parts.is_jaw_skin(weights_proxy)
+    follows = parts.jaw_part_mask(points, head.part_labels[loose], head.prepared.verts, jaw_skin)
+    if follows.any():
+        moved = parts.follow_jaw(points[follows], head.prepared.verts[jaw_skin],
+                                 deltas_proxy[jaw_skin].transpose(1, 0, 2))
+        ict_deltas[:, loose[follows]] = head.norm.invert_vectors(moved)
+        jaw_part[loose[follows]] = True
+    return jaw_part
 
 
 def _skin_faces(faces: np.ndarray, skin: np.ndarray) -> np.ndarray:

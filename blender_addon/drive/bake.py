@@ -1,0 +1,213 @@
+"""Bake: the performance as keyframes on one or many targets, written in bulk.
+
+``facsimile.bake`` keys every driven shape key of every selected target over a frame range
+(LINEAR keys, ``keyframe_points.add`` + ``foreach_set``), into the Key's assigned action
+and slot, or a new action when it has none. Facsimile's curves carry the F-curve group
+``Facsimile``: a re-bake replaces those (all of them, so a channel switched off since is
+not left stale) and nothing else. A curve of the artist's own on a key Facsimile would
+write is kept and reported (``existing='SKIP'``), or replaced and reported ('REPLACE').
+
+Everything is computed before the first write; writes go through a
+:class:`animation.CurveTransaction` per target, and any failure rolls back every target,
+so the file is as it was. One undo step restores a finished bake.
+"""
+
+from __future__ import annotations
+
+import time
+
+import bpy
+import numpy as np
+
+from .. import prefs
+from ..core.inference import InferenceError
+from ..core.takes import TakeError
+from . import animation, evaluate, props, sources, targets
+
+EXISTING_ITEMS = (
+    ("SKIP", "Keep", "Keep animation curves you made on the same keys (and say so)"),
+    ("REPLACE", "Replace", "Replace animation curves you made on the same keys (and say so)"),
+)
+
+
+def key_frames(first: int, last: int, step: int) -> np.ndarray:
+    """first, first+step, ... and always ``last``: a stepped bake never drops the end pose."""
+    if last < first:
+        raise ValueError(f"the frame range {first}-{last} is empty")
+    frames = np.arange(first, last + 1, max(1, int(step)))
+    return frames if frames[-1] == last else np.append(frames, last)
+
+
+def selected_targets(context, source) -> list:
+    return [o for o in context.selected_objects if o.type == "MESH" and o != source]
+
+
+class _TargetWrite:
+    """The writes to one target's Key, undone completely by :meth:`rollback`."""
+
+    def __init__(self, obj):
+        self.key = obj.data.shape_keys
+        self.had_anim = self.key.animation_data is not None
+        self.had_action = self.had_anim and self.key.animation_data.action is not None
+        self.bag = animation.channelbag(self.key, "KEY", f"{obj.name} Facsimile")
+        self.txn = animation.CurveTransaction(self.bag)
+
+    def clear_ours(self) -> int:
+        ours = [fc for fc in self.bag.fcurves if fc.group is not None and fc.group.name == animation.GROUP]
+        for fc in ours:
+            self.txn.remove(fc)
+        return len(ours)
+
+    def write(self, names, frames, values, replace_existing: bool):
+        """Returns (written, kept, replaced) key names."""
+        written, kept, replaced = [], [], []
+        for k, name in enumerate(names):
+            path = animation.key_path(name)
+            other = self.bag.fcurves.find(path)
+            if other is not None:
+                if not replace_existing:
+                    kept.append(name)
+                    continue
+                self.txn.remove(other)
+                replaced.append(name)
+            self.txn.add(path, frames, values[:, k])
+            written.append(name)
+        return written, kept, replaced
+
+    def rollback(self) -> None:
+        self.txn.rollback()
+        anim = self.key.animation_data
+        if not self.had_action and anim is not None and anim.action is not None:
+            action = anim.action
+            anim.action = None
+            if action.users == 0:
+                bpy.data.actions.remove(action)
+        if not self.had_anim:
+            self.key.animation_data_clear()
+
+
+def _names(items, limit=4) -> str:
+    return ", ".join(items[:limit]) + ("…" if len(items) > limit else "")
+
+
+class FACSIMILE_OT_bake(bpy.types.Operator):
+    """Bake the source performance as keyframes onto every selected mesh (re-baking replaces only Facsimile's keys)"""
+
+    bl_idname = "facsimile.bake"
+    bl_label = "Bake to Keyframes"
+    bl_options = {"REGISTER", "UNDO"}
+
+    use_take_range: bpy.props.BoolProperty(
+        name="Take's range", default=True,
+        description="Bake the frames the take covers; off: the frame range below")
+    frame_start: bpy.props.IntProperty(name="Start", default=1)
+    frame_end: bpy.props.IntProperty(name="End", default=250)
+    frame_step: bpy.props.IntProperty(name="Step", default=1, min=1, soft_max=10,
+                                      description="Key every Nth frame (the last frame always)")
+    time_offset: bpy.props.FloatProperty(name="Time offset", default=0.0, soft_min=-100,
+                                         soft_max=100, description="Shift the keys by frames")
+    smoothing: bpy.props.FloatProperty(
+        name="Smoothing", default=0.0, min=0.0, soft_max=10.0,
+        description="Extra zero-lag smoothing (sigma in frames) on top of the retarget map's")
+    existing: bpy.props.EnumProperty(name="Your curves", items=EXISTING_ITEMS, default="SKIP")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and context.mode == "OBJECT"
+
+    def invoke(self, context, _event):
+        if not self.properties.is_property_set("frame_start"):
+            self.frame_start, self.frame_end = context.scene.frame_start, context.scene.frame_end
+        return self.execute(context)
+
+    def execute(self, context):
+        t0 = time.perf_counter()
+        settings = context.scene.facsimile_drive
+        try:
+            placed = sources.read_source(settings.source, context.scene)
+            objs = selected_targets(context, settings.source)
+            if not objs:
+                raise targets.TargetError("select one or more target meshes to bake onto")
+            if self.use_take_range:
+                first, last = int(placed.frames[0]), int(placed.frames[-1])
+            else:
+                first, last = self.frame_start, self.frame_end
+            frames = key_frames(first, last, self.frame_step)
+            rmap = props.retarget_map(settings)
+            jobs = []
+            for obj in objs:   # everything computed before anything is written
+                plan = targets.plan_target(obj, settings.mode, prefs.provider_choice(context))
+                values = evaluate.drive_values(placed, rmap, plan, frames, self.smoothing,
+                                               settings.solve_smooth, settings.solve_sparsity)
+                jobs.append((obj, plan, values))
+        except (TakeError, targets.TargetError, InferenceError, ValueError) as err:
+            self.report({"ERROR"}, f"Facsimile: {err}")
+            return {"CANCELLED"}
+        try:
+            summary = self._write(jobs, frames + self.time_offset)
+        except Exception as err:   # rolled back: say what happened, change nothing
+            self.report({"ERROR"}, f"Facsimile: bake failed, nothing was changed "
+                                   f"({type(err).__name__}: {err})")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Facsimile: baked {len(frames)} frames ({frames[0]}-{frames[-1]}"
+                              f"{f', every {self.frame_step}' if self.frame_step > 1 else ''}) onto "
+                              f"{'; '.join(summary)} in {time.perf_counter() - t0:.2f} s")
+        return {"FINISHED"}
+
+    def _write(self, jobs, key_times) -> list:
+        writes, summary = [], []
+        try:
+            for obj, plan, values in jobs:
+                write = _TargetWrite(obj)
+                writes.append(write)
+                write.clear_ours()
+                written, kept, replaced = write.write(plan.key_names, key_times, values,
+                                                      self.existing == "REPLACE")
+                line = f"'{obj.name}' ({len(written)} keys, {plan.mode.lower()})"
+                if kept:
+                    line += f", kept your curves on {_names(kept)}"
+                if replaced:
+                    line += f", replaced your curves on {_names(replaced)}"
+                summary.append(line)
+        except Exception:
+            for write in reversed(writes):
+                write.rollback()
+            raise
+        return summary
+
+
+class FACSIMILE_OT_clear_bake(bpy.types.Operator):
+    """Remove the keyframes Facsimile baked on the selected meshes (your own keys stay)"""
+
+    bl_idname = "facsimile.clear_bake"
+    bl_label = "Clear Baked Keys"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        removed = 0
+        for obj in selected_targets(context, None):
+            key = obj.data.shape_keys
+            if key is None or key.animation_data is None or key.animation_data.action is None:
+                continue
+            bag = animation.channelbag(key, "KEY", "", create=False)
+            if bag is None:
+                continue
+            ours = [fc for fc in bag.fcurves if fc.group is not None and fc.group.name == animation.GROUP]
+            for fc in ours:
+                bag.fcurves.remove(fc)
+            removed += len(ours)
+        self.report({"INFO"}, f"Facsimile: removed {removed} baked curves")
+        return {"FINISHED"}
+
+
+classes = (FACSIMILE_OT_bake, FACSIMILE_OT_clear_bake)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,304 @@
+"""Drive operators: sources (import, encode, pick), live preview, head/eye rotation, the map.
+
+Idnames and options are public API. Every operator checks its input before it writes,
+reports bad input as one line, and leaves the file as it was (a take object is created
+last and removed again if anything fails); each is one undo step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import closing
+
+import bpy
+import numpy as np
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from .. import prefs
+from ..core.inference import InferenceError
+from ..core.retarget import RetargetMap
+from ..core.takes import TakeError
+from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
+from . import animation, handlers, props, sources, takeio, targets
+
+
+def _report_take(op, take, obj) -> None:
+    op.report({"INFO"}, f"Facsimile: '{obj.name}' from {take.source}: {take.n_frames} samples, "
+                        f"{len(take.names)} channels at {take.fps:g} Hz")
+    for warning in take.warnings:
+        op.report({"WARNING"}, f"Facsimile: {warning}")
+
+
+def _use_take(context, take, name: str, start: int, set_range: bool):
+    """Create the take object, make it the source; the scene range follows if asked."""
+    scene = context.scene
+    obj = sources.create_take_object(context, take, name, start)
+    settings = scene.facsimile_drive
+    settings.source = obj
+    props.ensure_channels(settings)
+    if set_range:
+        scene.frame_start, scene.frame_end = sources.keyed_frames(obj)
+    return obj
+
+
+class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
+    """Import a performance (Live Link Face CSV, Face Cap TXT, glTF/FBX with ARKit morph animation) as the drive source"""
+
+    bl_idname = "facsimile.import_take"
+    bl_label = "Import Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: bpy.props.StringProperty(default=takeio.FILE_FILTER, options={"HIDDEN"})
+    start_frame: bpy.props.IntProperty(name="Start frame", default=1,
+                                       description="Scene frame of the take's first sample")
+    timecode_fps: bpy.props.IntProperty(
+        name="Timecode rate", default=0, min=0, max=240,
+        description="Live Link Face timecode frame base (0 = detect from the file)")
+    set_range: bpy.props.BoolProperty(name="Set scene range", default=True,
+                                      description="Make the scene's frame range the take's")
+
+    def invoke(self, context, event):
+        if not self.properties.is_property_set("start_frame"):
+            self.start_frame = context.scene.frame_start
+        return ImportHelper.invoke(self, context, event)
+
+    def execute(self, context):
+        path = bpy.path.abspath(self.filepath)
+        try:
+            if takeio.take_kind(path) == "text":
+                take = takeio.read_text_take(path, self.timecode_fps or None)
+            else:
+                takeio.check_file(path)
+                take = sources.take_from_scene_file(context, path)
+            name = os.path.splitext(os.path.basename(path))[0]
+            obj = _use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
+        except TakeError as err:
+            self.report({"ERROR"}, f"Facsimile: {err}")
+            return {"CANCELLED"}
+        _report_take(self, take, obj)
+        return {"FINISHED"}
+
+
+class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
+    """Read the active animated mesh (any topology, any deformation) frame by frame with the expression encoder into a take"""
+
+    bl_idname = "facsimile.encode_mesh"
+    bl_label = "Encode Mesh Animation"
+    bl_options = {"REGISTER", "UNDO"}
+
+    frame_start: bpy.props.IntProperty(name="Start", default=1)
+    frame_end: bpy.props.IntProperty(name="End", default=250)
+    neutral: bpy.props.EnumProperty(name="Neutral", default="REST", items=(
+        ("REST", "Rest mesh", "The mesh without its animation (Basis key, no modifiers)"),
+        ("START", "First frame", "The mesh as evaluated on the start frame")))
+    stabilize: bpy.props.BoolProperty(
+        name="Remove head motion", default=True,
+        description="Align every frame rigidly to the neutral first: head turns are not expressions")
+
+    @classmethod
+    def poll(cls, context):
+        return context.active_object is not None and context.active_object.type == "MESH"
+
+    def invoke(self, context, _event):
+        if not self.properties.is_property_set("frame_start"):
+            self.frame_start, self.frame_end = context.scene.frame_start, context.scene.frame_end
+        return self.execute(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        if self.frame_end < self.frame_start:
+            self.report({"ERROR"}, "Facsimile: the frame range is empty")
+            return {"CANCELLED"}
+        frames = np.arange(self.frame_start, self.frame_end + 1)
+        wm = context.window_manager
+        wm.progress_begin(0, len(frames))
+        try:
+            neutral, faces = sources.rest_mesh(obj)
+            if self.neutral == "START":
+                neutral = list(sources.evaluated_frames(context, obj, frames[:1]))[0]
+            encoder = MeshSequenceEncoder(neutral, faces, prefs.provider_choice(context),
+                                          stabilize=self.stabilize)
+            # closing(): on an error the scene is back on its frame before the report.
+            with closing(sources.evaluated_frames(context, obj, frames)) as evaluated:
+                weights = encoder.encode_all(evaluated, progress=wm.progress_update)
+            fps = context.scene.render.fps / context.scene.render.fps_base
+            warnings = [] if encoder.facing_ok else [
+                "the source mesh does not seem to face -Y; the encoding may be wrong"]
+            take = take_from_codes(weights, (frames - frames[0]) / fps,
+                                   f"'{obj.name}' (encoded)", warnings)
+            take_obj = _use_take(context, take, f"Take {obj.name}", self.frame_start, False)
+        except (TakeError, InferenceError) as err:
+            self.report({"ERROR"}, f"Facsimile: {err}")
+            return {"CANCELLED"}
+        finally:
+            wm.progress_end()
+        _report_take(self, take, take_obj)
+        return {"FINISHED"}
+
+
+class FACSIMILE_OT_set_source(bpy.types.Operator):
+    """Use the active object (a take, or a mesh with ARKit shape-key animation) as the drive source"""
+
+    bl_idname = "facsimile.set_source"
+    bl_label = "Use as Source"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        obj = context.active_object
+        try:
+            placed = sources.read_source(obj, context.scene)   # checks names and keys
+        except TakeError as err:
+            self.report({"ERROR"}, f"Facsimile: {err}")
+            return {"CANCELLED"}
+        settings = context.scene.facsimile_drive
+        settings.source = obj
+        props.ensure_channels(settings)
+        self.report({"INFO"}, f"Facsimile: '{obj.name}' drives the targets: "
+                              f"{len(placed.take.names)} channels, frames {placed.frames[0]}-"
+                              f"{placed.frames[-1]}")
+        for warning in placed.take.warnings:
+            self.report({"WARNING"}, f"Facsimile: {warning}")
+        return {"FINISHED"}
+
+
+class FACSIMILE_OT_preview(bpy.types.Operator):
+    """Start or stop driving the selected meshes live from the source while the timeline plays or scrubs"""
+
+    bl_idname = "facsimile.preview"
+    bl_label = "Live Preview"
+    bl_options = {"REGISTER", "UNDO"}
+
+    enable: bpy.props.BoolProperty(name="Enable", default=True)
+
+    def execute(self, context):
+        scene = context.scene
+        settings = scene.facsimile_drive
+        if not self.enable:
+            handlers.stop(scene)
+            self.report({"INFO"}, "Facsimile: live preview off")
+            return {"FINISHED"}
+        chosen = [o for o in context.selected_objects if o.type == "MESH" and o != settings.source]
+        if not chosen:
+            self.report({"ERROR"}, "Facsimile: select the meshes to preview on")
+            return {"CANCELLED"}
+        try:
+            problem = sources.source_problem(settings.source)
+            if problem:
+                raise TakeError(problem)
+            props.ensure_channels(settings)
+            state = handlers.start(scene, chosen)
+        except (TakeError, targets.TargetError, InferenceError, ValueError) as err:
+            self.report({"ERROR"}, f"Facsimile: {err}")
+            return {"CANCELLED"}
+        overridden = [o.name for o in chosen if handlers.has_key_animation(o)]
+        self.report({"INFO"}, f"Facsimile: live preview on {len(state.targets)} mesh(es)")
+        if overridden:
+            self.report({"WARNING"}, f"Facsimile: keyframes on {', '.join(overridden)} override "
+                                     "the preview (Clear Baked Keys to see it)")
+        return {"FINISHED"}
+
+
+ROTATION_PARTS = (("HEAD", "Head", "The take's head rotation"),
+                  ("EYE_L", "Left eye", "The subject's left eye (+X)"),
+                  ("EYE_R", "Right eye", "The subject's right eye (-X)"))
+
+
+class FACSIMILE_OT_link_rotation(bpy.types.Operator):
+    """Drive the active object, or the active bone in Pose Mode, by the take's head or eye rotation (a Copy Rotation constraint)"""
+
+    bl_idname = "facsimile.link_rotation"
+    bl_label = "Link Rotation"
+    bl_options = {"REGISTER", "UNDO"}
+
+    part: bpy.props.EnumProperty(name="Rotation", items=ROTATION_PARTS, default="HEAD")
+
+    def execute(self, context):
+        take = context.scene.facsimile_drive.source
+        if not sources.is_take_object(take):
+            self.report({"ERROR"}, "Facsimile: the source is not a take with rotations")
+            return {"CANCELLED"}
+        label = dict((p[0], p[1].lower()) for p in ROTATION_PARTS)[self.part]
+        driver = take if self.part == "HEAD" else sources.eye_objects(take).get(self.part[-1])
+        has_rotation = driver is not None and any(
+            fc.data_path == "rotation_euler" for fc in animation.assigned_fcurves(driver))
+        if not has_rotation:
+            self.report({"ERROR"}, f"Facsimile: the take has no {label} rotation")
+            return {"CANCELLED"}
+        owner = context.active_pose_bone if context.mode == "POSE" else context.active_object
+        if owner is None or owner == take or owner == driver:
+            self.report({"ERROR"}, "Facsimile: select the object or bone to rotate")
+            return {"CANCELLED"}
+        name = f"Facsimile {label.capitalize()}"
+        constraint = owner.constraints.get(name) or owner.constraints.new("COPY_ROTATION")
+        constraint.name, constraint.target = name, driver
+        constraint.owner_space = constraint.target_space = "LOCAL"
+        self.report({"INFO"}, f"Facsimile: '{owner.name}' follows the take's {label} rotation "
+                              f"('{name}')")
+        return {"FINISHED"}
+
+
+class FACSIMILE_OT_reset_map(bpy.types.Operator):
+    """Reset the retarget map: every channel on, gain 1, offset 0, no smoothing"""
+
+    bl_idname = "facsimile.reset_map"
+    bl_label = "Reset Retarget Map"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        props.write_map(context.scene.facsimile_drive, RetargetMap())
+        self.report({"INFO"}, "Facsimile: retarget map reset")
+        return {"FINISHED"}
+
+
+class FACSIMILE_OT_save_map(bpy.types.Operator, ExportHelper):
+    """Save the retarget map as a JSON preset"""
+
+    bl_idname = "facsimile.save_map"
+    bl_label = "Save Retarget Map"
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context):
+        data = props.retarget_map(context.scene.facsimile_drive).to_dict()
+        try:
+            with open(bpy.path.abspath(self.filepath), "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=1)
+        except OSError as err:
+            self.report({"ERROR"}, f"Facsimile: cannot write the map ({err.strerror})")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class FACSIMILE_OT_load_map(bpy.types.Operator, ImportHelper):
+    """Load a retarget map JSON preset"""
+
+    bl_idname = "facsimile.load_map"
+    bl_label = "Load Retarget Map"
+    bl_options = {"REGISTER", "UNDO"}
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context):
+        try:
+            with open(bpy.path.abspath(self.filepath), encoding="utf-8") as handle:
+                rmap = RetargetMap.from_dict(json.load(handle))
+        except (OSError, ValueError) as err:   # json.JSONDecodeError is a ValueError
+            self.report({"ERROR"}, f"Facsimile: cannot read the map: {err}")
+            return {"CANCELLED"}
+        props.write_map(context.scene.facsimile_drive, rmap)
+        return {"FINISHED"}
+
+
+classes = (FACSIMILE_OT_import_take, FACSIMILE_OT_encode_mesh, FACSIMILE_OT_set_source,
+           FACSIMILE_OT_preview, FACSIMILE_OT_link_rotation, FACSIMILE_OT_reset_map,
+           FACSIMILE_OT_save_map, FACSIMILE_OT_load_map)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

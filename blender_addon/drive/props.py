@@ -1,0 +1,132 @@
+"""Drive settings kept in the .blend: the source, the retarget map, solve and preview state.
+
+The retarget map is a collection of 52 channel entries (``FloatVectorProperty`` stops at 32
+items). An empty collection means the identity map, so files that never touched the map
+carry nothing; operators fill it on first use (:func:`ensure_channels`).
+"""
+
+import bpy
+
+from ..core import arkit
+from ..core.retarget import RetargetMap
+from . import sources
+
+MODE_ITEMS = (
+    ("AUTO", "Auto", "Drive ARKit-named keys directly; solve meshes that have only other keys"),
+    ("DIRECT", "Direct", "Copy each ARKit channel to the key of the same name (any spelling)"),
+    ("SOLVE", "Solve", "Solve the mesh's own keys (any names) to reproduce the expression the "
+                       "network predicts on it"),
+)
+
+
+_writing_map = False   # set while write_map() changes 200 values: one rebuild, not 200
+
+
+def _map_changed(self, _context):
+    # Gain, offset and smoothing reshape the whole curve: rebuild the preview and show it.
+    if _writing_map:
+        return
+    from . import handlers
+
+    handlers.invalidate(self.id_data, reapply=True)
+
+
+def _source_poll(_self, obj):
+    return obj.type == "MESH" or sources.is_take_object(obj)
+
+
+class FACSIMILE_PG_channel(bpy.types.PropertyGroup):
+    """One ARKit channel of the retarget map (``name`` is the channel)."""
+
+    enabled: bpy.props.BoolProperty(name="Enabled", default=True, update=_map_changed,
+                                    description="Off: the channel drives nothing (held at 0)")
+    gain: bpy.props.FloatProperty(name="Gain", default=1.0, soft_min=0.0, soft_max=2.0,
+                                  update=_map_changed, description="Multiplies the channel")
+    offset: bpy.props.FloatProperty(name="Offset", default=0.0, soft_min=-1.0, soft_max=1.0,
+                                    update=_map_changed, description="Added after the gain")
+    smoothing: bpy.props.FloatProperty(
+        name="Smoothing", default=0.0, min=0.0, soft_max=10.0, update=_map_changed,
+        description="Zero-lag Gaussian smoothing: its width (sigma) in frames")
+
+
+class FACSIMILE_PG_preview_target(bpy.types.PropertyGroup):
+    object: bpy.props.PointerProperty(type=bpy.types.Object)
+
+
+class FACSIMILE_PG_drive(bpy.types.PropertyGroup):
+    source: bpy.props.PointerProperty(
+        name="Source", type=bpy.types.Object, poll=_source_poll, update=_map_changed,
+        description="The performance: a take (imported or encoded) or a mesh with ARKit "
+                    "shape-key animation")
+    mode: bpy.props.EnumProperty(name="Targets", items=MODE_ITEMS, default="AUTO",
+                                 update=_map_changed)
+    solve_smooth: bpy.props.FloatProperty(
+        name="Solve smoothing", default=0.1, min=0.0, soft_max=10.0, update=_map_changed,
+        description="Temporal smoothing of solved custom-rig weights (0 = frame by frame)")
+    solve_sparsity: bpy.props.FloatProperty(
+        name="Solve sparsity", default=0.0, min=0.0, soft_max=1.0, update=_map_changed,
+        description="Prefer fewer active custom keys (0 = plain least squares)")
+    clamp: bpy.props.BoolProperty(name="Clamp 0-1", default=True, update=_map_changed,
+                                  description="Keep mapped values within the sliders' 0-1")
+    channels: bpy.props.CollectionProperty(type=FACSIMILE_PG_channel)
+    active_channel: bpy.props.IntProperty(default=0)
+    preview: bpy.props.BoolProperty(
+        name="Live Preview", default=False,
+        description="Drive the preview targets from the source while the timeline plays or scrubs")
+    preview_targets: bpy.props.CollectionProperty(type=FACSIMILE_PG_preview_target)
+
+
+def ensure_channels(settings) -> None:
+    """Fill the map with the 52 identity entries if it is empty (operators only: UI draw
+    code may not write)."""
+    if len(settings.channels) == len(arkit.ARKIT_52):
+        return
+    settings.channels.clear()
+    for name in arkit.ARKIT_52:
+        settings.channels.add().name = name
+
+
+def retarget_map(settings) -> RetargetMap:
+    """The map as numpy (identity for channels without an entry)."""
+    rmap = RetargetMap(clamp=settings.clamp)
+    for entry in settings.channels:
+        i = arkit.ARKIT_INDEX.get(entry.name)
+        if i is not None:
+            rmap.gain[i], rmap.offset[i] = entry.gain, entry.offset
+            rmap.smoothing[i], rmap.enabled[i] = entry.smoothing, entry.enabled
+    return rmap
+
+
+def write_map(settings, rmap: RetargetMap) -> None:
+    global _writing_map
+    ensure_channels(settings)
+    _writing_map = True
+    try:
+        settings.clamp = rmap.clamp
+        for entry in settings.channels:
+            i = arkit.ARKIT_INDEX[entry.name]
+            entry.gain, entry.offset = float(rmap.gain[i]), float(rmap.offset[i])
+            entry.smoothing, entry.enabled = float(rmap.smoothing[i]), bool(rmap.enabled[i])
+    finally:
+        _writing_map = False
+    _map_changed(settings, None)
+
+
+def preview_objects(settings) -> list:
+    return [t.object for t in settings.preview_targets if t.object is not None]
+
+
+classes = (FACSIMILE_PG_channel, FACSIMILE_PG_preview_target, FACSIMILE_PG_drive)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.facsimile_drive = bpy.props.PointerProperty(type=FACSIMILE_PG_drive)
+
+
+def unregister():
+    del bpy.types.Scene.facsimile_drive
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+

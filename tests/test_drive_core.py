@@ -1,0 +1,211 @@
+"""Drive, numpy side: retarget map, takes from channels and meshes, custom-rig solve, files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blender_addon.core import arkit
+from blender_addon.core.retarget import RetargetMap, smooth_frames
+from blender_addon.core.takes import TakeError
+from blender_addon.core.takes.mesh_sequence import MeshSequenceEncoder, rigid_align
+from blender_addon.core.takes.shape_keys import take_from_channels
+from blender_addon.drive import custom_rig, demo_take, takeio
+from blender_helpers import to_blender_frame
+
+JAW = arkit.ARKIT_INDEX["jawOpen"]
+
+
+def _weights(frames=120, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames)[:, None] / 30.0
+    return np.clip(0.5 + 0.6 * np.sin(t * (1 + 3 * rng.random(52)) + 6 * rng.random(52)), 0, 1)
+
+
+# ------------------------------------------------------------------ retarget map
+
+def test_identity_map_changes_nothing():
+    w = _weights()
+    rmap = RetargetMap()
+    assert rmap.is_identity
+    out = rmap.apply(w)
+    assert out.dtype == np.float32 and out.shape == w.shape
+    np.testing.assert_allclose(out, w, atol=1e-6)
+
+
+def test_gain_offset_clamp_and_mute():
+    w = np.full((5, 52), 0.5)
+    rmap = RetargetMap()
+    rmap.gain[JAW], rmap.offset[JAW] = 1.5, 0.1
+    rmap.enabled[arkit.ARKIT_INDEX["eyeBlinkLeft"]] = False
+    out = rmap.apply(w)
+    np.testing.assert_allclose(out[:, JAW], 0.85, atol=1e-6)
+    assert (out[:, arkit.ARKIT_INDEX["eyeBlinkLeft"]] == 0).all()
+    np.testing.assert_allclose(out[:, arkit.ARKIT_INDEX["mouthClose"]], 0.5, atol=1e-6)
+    rmap.gain[JAW] = 3.0
+    assert rmap.apply(w)[:, JAW].max() == 1.0            # clamped to the slider range
+    rmap.clamp = False
+    assert rmap.apply(w)[:, JAW].max() == pytest.approx(1.6)
+
+
+def test_smoothing_is_zero_lag_and_adds_in_quadrature():
+    w = np.zeros((81, 52))
+    w[40, JAW] = 1.0                                     # an impulse: the filter's response
+    rmap = RetargetMap()
+    rmap.smoothing[JAW] = 3.0
+    out = rmap.apply(w)[:, JAW]
+    assert int(np.argmax(out)) == 40                     # no lag: the peak stays put
+    np.testing.assert_allclose(out[40 - 5], out[40 + 5], atol=1e-7)
+    assert out.sum() == pytest.approx(1.0, abs=1e-3)
+    other = arkit.ARKIT_INDEX["mouthClose"]
+    w[40, other] = 1.0
+    both = rmap.apply(w, extra_smoothing=4.0)
+    np.testing.assert_allclose(both[:, JAW], smooth_frames(w[:, [JAW]], 5.0)[:, 0], atol=1e-6)
+    np.testing.assert_allclose(both[:, other], smooth_frames(w[:, [other]], 4.0)[:, 0], atol=1e-6)
+
+
+def test_map_json_round_trip_and_typos():
+    rmap = RetargetMap(clamp=False)
+    rmap.gain[3], rmap.offset[7], rmap.smoothing[9], rmap.enabled[11] = 1.3, -0.1, 2.0, False
+    again = RetargetMap.from_dict(rmap.to_dict())
+    for attr in ("gain", "offset", "smoothing", "enabled"):
+        np.testing.assert_array_equal(getattr(again, attr), getattr(rmap, attr))
+    assert again.clamp is False
+    assert len(rmap.to_dict()["channels"]) == 4          # identity channels are not written
+    with pytest.raises(ValueError, match="unknown channel 'jawOpn'"):
+        RetargetMap.from_dict({"format": "facsimile-retarget-map", "channels": {"jawOpn": {}}})
+    with pytest.raises(ValueError, match="not a Facsimile retarget map"):
+        RetargetMap.from_dict({"channels": {}})
+
+
+# ------------------------------------------------------------------ takes from channels
+
+def test_take_from_channels_normalises_names():
+    names = ["blendShape1.jawOpen", "eyeBlink_L", "Fcl_MTH_A", "JawOpen", "EyeBlinkRight"]
+    frames = np.arange(10, 20)
+    values = np.tile(np.linspace(0, 1, 10)[:, None], (1, 5))
+    take = take_from_channels(names, frames, values, 24.0, source="'Performer'")
+    assert take.names == ["jawOpen", "eyeBlinkLeft", "eyeBlinkRight"]
+    np.testing.assert_allclose(take.times, np.arange(10) / 24.0)
+    assert take.fps == 24.0
+    assert any("Fcl_MTH_A" in w for w in take.warnings)
+    assert any("duplicate" in w and "JawOpen" in w for w in take.warnings)
+    with pytest.raises(TakeError, match="no ARKit-named channels"):
+        take_from_channels(["Fcl_MTH_A", "Key 1"], frames, values[:, :2], 24.0)
+
+
+# ------------------------------------------------------------------ custom-rig solve
+
+def _synthetic_rig(vertices=3000, seed=0):
+    """52 random smooth 'ARKit' shapes; a custom rig of 6 keys that are sums of some of them."""
+    rng = np.random.default_rng(seed)
+    xy = rng.random((vertices, 2))
+    expression = np.zeros((52, vertices, 3), np.float32)
+    for k in range(52):
+        center = rng.random(2)
+        expression[k] = np.exp(-((xy - center) ** 2).sum(1) / 0.02)[:, None] * rng.normal(size=3)
+    recipe = {"Fcl_MTH_A": ["jawOpen"], "Fcl_EYE_Close_L": ["eyeBlinkLeft"],
+              "Fcl_EYE_Close_R": ["eyeBlinkRight"], "Fcl_MTH_Smile": ["mouthSmileLeft", "mouthSmileRight"],
+              "Fcl_BRW_Up": ["browInnerUp"], "Fcl_MTH_O": ["mouthFunnel", "mouthPucker"]}
+    rig = np.stack([sum(expression[arkit.ARKIT_INDEX[n]] for n in parts) for parts in recipe.values()])
+    return expression, rig, recipe
+
+
+@pytest.mark.parametrize("max_vertices,chunk", [(6000, None), (800, 40_000)])
+def test_custom_rig_solve_recovers_known_weights(monkeypatch, max_vertices, chunk):
+    """A performance that the custom keys can express exactly is recovered within 0.02,
+    also when the solve subsamples vertices and runs in chained chunks of frames."""
+    expression, rig, recipe = _synthetic_rig()
+    if chunk:
+        monkeypatch.setattr(custom_rig, "CHUNK_VALUES", chunk)
+    known = _weights(90, seed=3)[:, :len(recipe)]
+    arkit_w = np.zeros((90, 52), np.float32)
+    for k, parts in enumerate(recipe.values()):
+        for name in parts:
+            arkit_w[:, arkit.ARKIT_INDEX[name]] = known[:, k]
+    solver = custom_rig.CustomRigSolver(expression, rig, max_vertices=max_vertices)
+    assert solver.vertices.size <= max_vertices
+    solved = solver.solve(arkit_w)
+    assert solved.shape == known.shape
+    assert np.abs(solved - known).max() < 0.02
+    smooth = solver.solve(arkit_w, smooth=0.05)
+    assert np.abs(smooth - known).max() < 0.05
+
+
+# ------------------------------------------------------------------ animated meshes
+
+def test_rigid_align_undoes_head_motion():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(500, 3))
+    angle = 0.3
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    moved = ref @ rot.T + [0.5, -2.0, 1.0]
+    moved[:40] += rng.normal(scale=0.3, size=(40, 3))   # a 'jaw' that does not move rigidly
+    aligned = rigid_align(moved, ref)
+    np.testing.assert_allclose(aligned[40:], ref[40:], atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def facecap_sequence(facecap_path):
+    with np.load(facecap_path) as d:
+        neutral = to_blender_frame(d["neutral"]) * 0.01
+        deltas = to_blender_frame(d["deltas"]) * 0.01
+        names = [arkit.normalize_name(str(n)) for n in d["names"]]
+        weights = d["anim_weights"]
+        faces = d["faces"]
+    return neutral, faces, deltas, weights[:, names.index("jawOpen")], weights
+
+
+def test_encoder_reads_the_jaw_of_any_mesh(facecap_sequence):
+    """Encoded jawOpen is high where the performer's jaw is open, low where it is closed,
+    and a rigid head motion on top changes the codes little."""
+    neutral, faces, deltas, jaw, weights = facecap_sequence
+    open_frames = np.flatnonzero(jaw > 0.8)[::12]
+    closed_frames = np.flatnonzero(jaw < 0.05)[::12]
+    encoder = MeshSequenceEncoder(neutral, faces, provider="CPU")
+    assert encoder.facing_ok
+
+    def encode(frames, motion=None):
+        out = []
+        for f in frames:
+            verts = neutral + np.tensordot(weights[f], deltas, axes=1)
+            if motion is not None:
+                verts = verts @ motion.T + [0.02, -0.01, 0.03]
+            out.append(encoder.encode(verts))
+        return np.array(out)
+
+    opened, closed = encode(open_frames)[:, JAW], encode(closed_frames)[:, JAW]
+    assert opened.min() > closed.max() + 0.2
+    yaw = 0.25
+    motion = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    moved = encode(open_frames, motion)
+    assert np.abs(moved - encode(open_frames)).max() < 0.1
+    with pytest.raises(TakeError, match="keep its topology"):
+        encoder.encode(neutral[:-5])
+
+
+# ------------------------------------------------------------------ files and the demo take
+
+def test_take_files_by_type_and_size(tmp_path, monkeypatch):
+    with pytest.raises(TakeError, match="unsupported take file type '.mov'"):
+        takeio.take_kind(tmp_path / "take.mov")
+    with pytest.raises(TakeError, match="no such file"):
+        takeio.read_text_take(tmp_path / "missing.csv")
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"0" * 5000)
+    monkeypatch.setattr(takeio, "MAX_TAKE_BYTES", 4096)
+    with pytest.raises(TakeError, match="too large"):
+        takeio.read_text_take(big)
+
+
+def test_demo_take_poses_peak_where_labelled():
+    take = demo_take.demo_take()
+    assert take.names == list(arkit.ARKIT_52) and take.head_rotation is not None
+    w = take.to_arkit52()
+    for frame, label in demo_take.poses(first_frame=0):
+        event = next((e for e in demo_take.EVENTS if e[3] == label), None)
+        if event is None:
+            assert label == "neutral" and w[frame].max() == 0
+            continue
+        for name, peak in event[2].items():
+            assert w[frame, arkit.ARKIT_INDEX[name]] == pytest.approx(peak, abs=0.02)

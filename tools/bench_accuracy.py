@@ -19,10 +19,10 @@ from blender_addon.core import arkit
 from model_export import evaluate
 from model_export.data.ict import load_ict
 from model_export.data.regions import load_region_labels
+from tools.docblock import write_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:accuracy:begin -->", "<!-- bench:accuracy:end -->"
 METHODS = ("nothing", "surface_transfer", "global_only", "facsimile")
 LABELS = {"nothing": "predict nothing", "surface_transfer": "surface transfer of ICT mean (auto-aligned)",
           "global_only": "global code only (NFR-style ablation)", "facsimile": "**Facsimile (NFS)**"}
@@ -81,17 +81,6 @@ def run(model_dir: Path | None) -> tuple[list[str], dict]:
     return lines, summary
 
 
-def write_doc(lines: list[str]) -> None:
-    block = "\n".join([BEGIN, *lines, END])
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n## Accuracy\n\n"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", default="", help="model folder (default: the shipped models)")
@@ -108,8 +97,7 @@ def main(argv=None) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
     if model_dir is None or args.write:
-        write_doc(lines)
-        print(f"[bench] wrote {DOC}")
+        write_block(DOC, "accuracy", lines, "## Accuracy (`python build.py bench accuracy`)")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.docblock import write_block
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "drive.md"
-BEGIN, END = "<!-- bench:drive:begin -->", "<!-- bench:drive:end -->"
 FACECAP = Path(os.environ.get("FACSIMILE_DATA", ROOT.parent / "shared" / "data")) / "facecap" / "facecap.npz"
 
 
@@ -281,15 +282,7 @@ def main(argv=None) -> None:
                   f"({os.cpu_count()} CPU cores), all baselines in the same run."]
     print("\n".join(lines))
     if args.write:
-        block = "\n".join([BEGIN, *lines, END])
-        text = DOC.read_text()
-        if BEGIN in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + block + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        DOC.write_text(text)
-        print(f"[bench] wrote {DOC}")
+        write_block(DOC, "drive", lines)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.docblock import write_block
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:rig:begin -->", "<!-- bench:rig:end -->"
 SIZES = (5_000, 50_000, 200_000)
 
 
@@ -128,17 +129,6 @@ def run(provider: str = "CPU") -> list[str]:
     return lines
 
 
-def write_doc(lines: list[str]) -> None:
-    block = "\n".join([BEGIN, *lines, END])
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n## Rig speed (`python build.py bench rig`)\n\n" + block + "\n"
-    DOC.write_text(text)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
@@ -155,8 +145,7 @@ def main(argv=None) -> None:
                       "onnxruntime-gpu for the CUDA rows."]
     print("\n".join(lines))
     if not args.no_write:
-        write_doc(lines)
-        print(f"[bench] wrote {DOC}")
+        write_block(DOC, "rig", lines, "## Rig speed (`python build.py bench rig`)")
 
 
 if __name__ == "__main__":

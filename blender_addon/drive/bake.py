@@ -203,11 +203,4 @@ class FACSIMILE_OT_clear_bake(bpy.types.Operator):
 classes = (FACSIMILE_OT_bake, FACSIMILE_OT_clear_bake)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(classes)

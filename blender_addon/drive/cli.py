@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rigged .blend, or a mesh file (.obj/.glb/.fbx; rigged on the fly when "
                         "it has no shape keys, solved when its keys are not ARKit names)")
     p.add_argument("--take", required=True, metavar="TAKE",
-                   help="Live Link Face .csv, Face Cap .txt, or .glb/.gltf/.fbx with ARKit morph animation")
+                   help="Live Link Face .csv, Face Cap .txt, .glb/.gltf/.fbx with ARKit morph "
+                        "animation, or a performance video (.mp4/.mov/…, face-tracked)")
     p.add_argument("--out", required=True, metavar="OUT.blend")
     p.add_argument("--glb", metavar="OUT.glb", help="also write the baked characters as glTF")
     p.add_argument("--frame-step", type=int, default=1, help="key every Nth frame (default 1)")

@@ -294,11 +294,4 @@ classes = (FACSIMILE_OT_import_take, FACSIMILE_OT_encode_mesh, FACSIMILE_OT_set_
            FACSIMILE_OT_save_map, FACSIMILE_OT_load_map)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -131,6 +131,12 @@ def export_glb(path: str, objs) -> Path:
 def import_take(path: str, timecode_fps: int = 0) -> object:
     """The take as the scene's source (the import operator, so errors read the same)."""
     stage(f"reading take {Path(path).name}")
+    from ..core.video.decode import EXTENSIONS as VIDEO_EXTENSIONS
+
+    if Path(path).suffix.lower() in VIDEO_EXTENSIONS:   # a performance video: track it first
+        call(bpy.ops.facsimile.import_video, f"video {Path(path).name}", filepath=str(path),
+             start_frame=1, set_range=True)
+        return bpy.context.scene.facsimile_drive.source
     call(bpy.ops.facsimile.import_take, f"take {Path(path).name}", filepath=str(path),
          start_frame=1, timecode_fps=timecode_fps, set_range=True)
     return bpy.context.scene.facsimile_drive.source

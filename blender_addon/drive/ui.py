@@ -2,6 +2,7 @@
 
 import bpy
 
+from ..sidebar import SidebarPanel
 from . import handlers, props, sources
 
 
@@ -20,12 +21,9 @@ class FACSIMILE_UL_channels(bpy.types.UIList):
         sub.prop(item, "smoothing", text="σ")
 
 
-class FACSIMILE_PT_drive(bpy.types.Panel):
+class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_drive"
     bl_label = "Drive"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Facsimile"
 
     def draw(self, context):
         layout = self.layout
@@ -72,12 +70,9 @@ class FACSIMILE_PT_drive(bpy.types.Panel):
         row.operator("facsimile.clear_bake", text="", icon="TRASH")
 
 
-class FACSIMILE_PT_retarget_map(bpy.types.Panel):
+class FACSIMILE_PT_retarget_map(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_retarget_map"
     bl_label = "Retarget Map"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Facsimile"
     bl_parent_id = "FACSIMILE_PT_drive"
     bl_options = {"DEFAULT_CLOSED"}
 
@@ -99,11 +94,4 @@ class FACSIMILE_PT_retarget_map(bpy.types.Panel):
 classes = (FACSIMILE_UL_channels, FACSIMILE_PT_drive, FACSIMILE_PT_retarget_map)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -251,12 +251,5 @@ class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
 classes = (FACSIMILE_OT_predict_regions, FACSIMILE_OT_generate_shapes, FACSIMILE_OT_rig)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(classes)
 

@@ -3,6 +3,7 @@
 
 import bpy
 
+from ..sidebar import SidebarPanel
 from .. import prefs
 from ..core import arkit, inference
 
@@ -32,12 +33,9 @@ def slider_keys(obj):
     return found
 
 
-class FACSIMILE_PT_rig(bpy.types.Panel):
+class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_rig"
     bl_label = "Rig"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Facsimile"
 
     def draw(self, context):
         layout = self.layout
@@ -56,12 +54,9 @@ class FACSIMILE_PT_rig(bpy.types.Panel):
             col.label(text=f"Last run: {state.last_seconds:.2f} s", icon="TIME")
 
 
-class FACSIMILE_PT_sliders(bpy.types.Panel):
+class FACSIMILE_PT_sliders(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_sliders"
     bl_label = "FACS Sliders"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Facsimile"
 
     @classmethod
     def poll(cls, context):
@@ -88,11 +83,4 @@ class FACSIMILE_PT_sliders(bpy.types.Panel):
 classes = (FACSIMILE_PT_rig, FACSIMILE_PT_sliders)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -28,7 +28,7 @@ from blender_addon.core import regions as region_names
 
 from . import losses
 from .data import dataset
-from .data.ict import load_ict
+from .data.ict import ensure_ict, load_ict
 from .data.regions import load_region_labels
 from .nets.diffusion_net import SpectralOps
 from .nets.nfs import N_IDENTITY, ExpressionEncoder, RigNet
@@ -230,7 +230,7 @@ def main(argv=None) -> None:
     t_start = time.perf_counter()
     log = lambda msg: print(f"[train {time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)  # noqa: E731
 
-    ict = load_ict()
+    ict = load_ict(ensure_ict(log))
     labels = load_region_labels()
     n_regions = len(region_names.REGION_NAMES)
     log(f"recipe {asdict(r)}")

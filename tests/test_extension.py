@@ -53,3 +53,51 @@ def test_zip_installs_and_enables_in_blender(linux_zip):
         addon_utils.disable(module, default_set=True)
         bpy.ops.wm.read_factory_settings(use_empty=True)
     assert not hasattr(bpy.types, "FACSIMILE_PT_rig")
+
+
+def test_models_load_in_every_bundled_onnxruntime(tmp_path):
+    """The shipped models run in the oldest ONNX Runtime a zip carries (Windows: 1.18.1).
+
+    The linux build of that release is unpacked beside the tests and run in a separate
+    interpreter, on the same inputs as the current ONNX Runtime; outputs must agree.
+    """
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from blender_addon.core import inference
+
+    oldest = min(version for version, _tag in extension.PLATFORMS.values())
+    wheel_dir = extension.CACHE / "compat"
+    wheels = sorted(wheel_dir.glob(f"onnxruntime-{oldest}-cp311-*manylinux*.whl"))
+    if not wheels:
+        extension._pip_download(f"onnxruntime=={oldest}", wheel_dir, "manylinux_2_27_x86_64")
+        wheels = sorted(wheel_dir.glob(f"onnxruntime-{oldest}-cp311-*manylinux*.whl"))
+    with zipfile.ZipFile(wheels[0]) as zf:
+        zf.extractall(tmp_path / "site")
+    rng = np.random.default_rng(0)
+    n, k = 400, 32
+    mesh = {"mass": rng.random(n) + 0.1, "evals": np.sort(rng.random(k) * 50), "evecs": rng.normal(size=(n, k)) * 0.05,
+            "grad_evecs": rng.normal(size=(n, k, 3)) * 0.05}
+    cases = {"rig.onnx": {"features": rng.normal(size=(n, 6)), **mesh},
+             "expression_encoder.onnx": {"features": rng.normal(size=(n, 9)), **mesh},
+             "localizer.onnx": {"region_weights": rng.dirichlet(np.ones(24), n)}}
+    for name, feeds in cases.items():
+        feeds = {key: value.astype(np.float32) for key, value in feeds.items()}
+        np.savez(tmp_path / f"{name}.npz", **feeds)
+        expected = inference.run(inference.MODELS_DIR / name, feeds, "CPU")
+        code = (
+            "import sys, json, numpy as np; sys.path.insert(0, sys.argv[1]); import onnxruntime as ort\n"
+            "s = ort.InferenceSession(sys.argv[2], providers=['CPUExecutionProvider'])\n"
+            "feeds = dict(np.load(sys.argv[3]))\n"
+            "out = s.run(None, feeds)\n"
+            "print(json.dumps({'version': ort.__version__, 'out': [o.ravel()[:2000].tolist() for o in out]}))")
+        proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site"), str(inference.MODELS_DIR / name),
+                               str(tmp_path / f"{name}.npz")], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["version"] == oldest
+        for got, want in zip(result["out"], expected.values()):
+            np.testing.assert_allclose(np.array(got), want.ravel()[:2000], atol=1e-4)

@@ -258,3 +258,22 @@ def test_submesh_reindexes():
     faces = np.array([[0, 1, 2], [1, 3, 2], [3, 4, 2]])
     vidx, sub = ictlib.submesh(faces, np.array([False, True, True, True, False]))
     assert vidx.tolist() == [1, 2, 3] and sub.tolist() == [[0, 2, 1]]
+
+
+def test_ensure_ict_downloads_only_when_absent(tmp_path, monkeypatch):
+    from model_export.data import ict as ict_module
+    from model_export.data import ict_convert
+
+    calls = []
+
+    def fake_download(dest):
+        calls.append(Path(dest))
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        (Path(dest) / ict_module.NPZ_NAME).write_bytes(b"converted")
+
+    monkeypatch.setenv("FACSIMILE_DATA", str(tmp_path))
+    monkeypatch.setattr(ict_convert, "download_ict", fake_download)
+    path = ict_module.ensure_ict(log=lambda _msg: None)
+    assert calls == [tmp_path / "ict"] and path == tmp_path / "ict" / ict_module.NPZ_NAME
+    ict_module.ensure_ict(log=lambda _msg: None)
+    assert len(calls) == 1

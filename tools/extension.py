@@ -14,10 +14,12 @@ ONNX Runtime versions per platform (all cp311: Blender 4.2 LTS to 5.0):
 * macos-arm64 1.23.2  the last release with a ``macosx_13_0`` wheel; 1.31.1 needs
                       macOS 14.
 
-Pure-Python dependencies (flatbuffers, packaging, protobuf) ship in every zip as
-the extension rules ask ("wheels must include their dependencies"); numpy never
+Pure-Python dependencies ship in every zip: ONNX Runtime's (flatbuffers, packaging,
+protobuf), as the extension rules ask ("wheels must include their dependencies"), and
+threadpoolctl (the eigensolver runs on one BLAS thread, see core/spectral.py); numpy never
 does: Blender has its own, and a bundled numpy would shadow it for every add-on.
-The models are exported at ONNX opset 17 / IR 8, which all three versions load.
+The models are exported at ONNX opset 17 / IR 8, which all three versions load (a test
+runs them in 1.18.1, the oldest, and compares with the current runtime).
 """
 
 from __future__ import annotations

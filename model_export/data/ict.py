@@ -44,8 +44,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def data_root() -> Path:
-    """``$FACSIMILE_DATA`` or, by default, ``shared/data`` beside the repository."""
-    return Path(os.environ.get("FACSIMILE_DATA", REPO_ROOT.parent / "shared" / "data"))
+    """``$FACSIMILE_DATA``; else ``shared/data`` beside the repository when it exists (the
+    team's machines); else ``.cache/data`` inside it, where :func:`ensure_ict` downloads."""
+    if "FACSIMILE_DATA" in os.environ:
+        return Path(os.environ["FACSIMILE_DATA"])
+    shared = REPO_ROOT.parent / "shared" / "data"
+    return shared if shared.exists() else REPO_ROOT / ".cache" / "data"
+
+
+def ensure_ict(log=print) -> Path:
+    """The ICT npz path, downloading and converting ICT-FaceKit first when it is absent."""
+    path = ict_npz_path()
+    if not path.exists():
+        from .ict_convert import download_ict
+
+        log(f"ICT-FaceKit not found at {path}: downloading it from its public home (MIT licence)")
+        download_ict(path.parent)
+    return path
 
 
 def ict_data_dir() -> Path:

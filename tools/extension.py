@@ -42,6 +42,9 @@ PLATFORMS = {
     "windows-x64": ("1.18.1", "win_amd64"),
     "macos-arm64": ("1.23.2", "macosx_13_0_arm64"),
 }
+# PyAV (FFmpeg's libraries in one wheel) decodes performance videos (blender_addon/video).
+# abi3 wheels; macOS arm64 stays on 15.1.0, the last release with a macosx_13_0 wheel.
+AV_VERSIONS = {"linux-x64": "18.1.0", "windows-x64": "18.1.0", "macos-arm64": "15.1.0"}
 PURE_DEPS = ("flatbuffers==25.12.19", "packaging==26.3", "protobuf==7.36.2", "threadpoolctl==3.8.0")
 # Never copied into the staged extension.
 EXCLUDE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.zip")
@@ -85,6 +88,13 @@ def fetch_wheels(platforms: list[str]) -> list[Path]:
         found = sorted(folder.glob(pattern))
         if not found:
             raise SystemExit(f"no onnxruntime {version} wheel for {plat}")
+        wheels += found
+        av_pattern = f"av-{AV_VERSIONS[plat]}-*.whl"
+        if not list(folder.glob(av_pattern)):
+            _pip_download(f"av=={AV_VERSIONS[plat]}", folder, tag)
+        found = sorted(folder.glob(av_pattern))
+        if not found:
+            raise SystemExit(f"no av {AV_VERSIONS[plat]} wheel for {plat}")
         wheels += found
     if any(w.name.startswith("numpy-") for w in wheels):
         raise SystemExit("refusing to bundle numpy: Blender ships its own")

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""View3D > Sidebar > Facsimile > Video: import a performance video, its progress, the last result."""
+
+import bpy
+
+from ..core.video import decode
+
+
+class FACSIMILE_PT_video(bpy.types.Panel):
+    bl_idname = "FACSIMILE_PT_video"
+    bl_label = "Video"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Facsimile"
+
+    def draw(self, context):
+        layout = self.layout
+        state = context.scene.facsimile_video
+        if state.running:
+            row = layout.row(align=True)
+            row.progress(factor=state.progress, type="BAR", text=state.status or "tracking…")
+            row.operator("facsimile.cancel_video", text="", icon="CANCEL")
+            layout.label(text="Esc cancels; nothing is changed until it finishes", icon="INFO")
+            return
+        col = layout.column(align=True)
+        col.scale_y = 1.3
+        col.operator("facsimile.import_video", text="Import Video…", icon="FILE_MOVIE")
+        if not decode.available():
+            layout.label(text="PyAV (video decoding) is not installed", icon="ERROR")
+        if state.last_frames >= 0:
+            box = layout.box()
+            box.label(text=f"{state.last_source}", icon="ANIM")
+            box.label(text=f"{state.last_frames} frames, face in {100 * state.last_found:.0f} %")
+            box.label(text=f"tracked at {state.last_fps:.0f} frames/s", icon="TIME")
+
+
+classes = (FACSIMILE_PT_video,)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -300,4 +300,6 @@ def test_200k_vertex_head(addon, facecap_path):
     assert jaw[chin, 2].mean() < 0
     assert np.linalg.norm(jaw[chin], axis=1).mean() > 3 * np.linalg.norm(jaw[forehead], axis=1).mean()
     names, w = group_weights(obj)
-    np.testing.assert_allclose(w.sum(1), 1.0, atol=0.02)
+    sums = w.sum(1)
+    # Skin sums to 1; facecap's lower teeth and gums (in the head mesh) belong to no region.
+    assert np.all((np.abs(sums - 1) < 0.02) | (sums == 0)) and (sums > 0).mean() > 0.6

@@ -186,7 +186,7 @@ def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray, weight
     if len(loose) == 0:
         return jaw_part
     points = head.norm.apply(head.verts_world[loose])
-    jaw_skin = parts.is_jaw_skin(weights_proxy)
+    jaw_skin = parts.is_jaw_skin(deltas_proxy)
     follows = parts.jaw_part_mask(points, head.part_labels[loose], head.prepared.verts, jaw_skin)
     if follows.any():
         moved = parts.follow_jaw(points[follows], head.prepared.verts[jaw_skin],

@@ -30,7 +30,7 @@ def _report_take(op, take, obj) -> None:
         op.report({"WARNING"}, f"Facsimile: {warning}")
 
 
-def _use_take(context, take, name: str, start: int, set_range: bool):
+def use_take(context, take, name: str, start: int, set_range: bool):
     """Create the take object, make it the source; the scene range follows if asked."""
     scene = context.scene
     obj = sources.create_take_object(context, take, name, start)
@@ -72,7 +72,7 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
                 takeio.check_file(path)
                 take = sources.take_from_scene_file(context, path)
             name = os.path.splitext(os.path.basename(path))[0]
-            obj = _use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
+            obj = use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
         except TakeError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
@@ -127,7 +127,7 @@ class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
                 "the source mesh does not seem to face -Y; the encoding may be wrong"]
             take = take_from_codes(weights, (frames - frames[0]) / fps,
                                    f"'{obj.name}' (encoded)", warnings)
-            take_obj = _use_take(context, take, f"Take {obj.name}", self.frame_start, False)
+            take_obj = use_take(context, take, f"Take {obj.name}", self.frame_start, False)
         except (TakeError, InferenceError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}

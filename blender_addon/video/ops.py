@@ -77,20 +77,6 @@ class VideoJob:
         self.progress, self.status = fraction, status
 
 
-def _use_take(context, take, name: str, start: int, set_range: bool):
-    """The take object as the drive source (as drive's own importers do)."""
-    from ..drive import props, sources
-
-    scene = context.scene
-    obj = sources.create_take_object(context, take, name, start)
-    settings = scene.facsimile_drive
-    settings.source = obj
-    props.ensure_channels(settings)
-    if set_range:
-        scene.frame_start, scene.frame_end = sources.keyed_frames(obj)
-    return obj
-
-
 def _set_state(context, running: bool, progress: float = 0.0, status: str = "") -> None:
     state = context.scene.facsimile_video
     state.running, state.progress, state.status = running, progress, status
@@ -198,7 +184,9 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         name = os.path.splitext(os.path.basename(path))[0]
         try:
             take = core_video.take_from_track(track, options)
-            obj = _use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
+            from ..drive.ops import use_take
+
+            obj = use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
         except TakeError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}

@@ -32,3 +32,16 @@ def describe_source(kind: str, path: Union[str, os.PathLike, None]) -> str:
     if path is None:
         return kind
     return f"{kind} '{os.path.basename(os.fspath(path))}'"
+
+
+def read_text(path: Union[str, os.PathLike], where: str) -> str:
+    """A take file's text (UTF-8, BOM tolerated), or a :class:`TakeError` naming ``where``."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as err:
+        raise TakeError(f"{where}: cannot open the file ({err.strerror})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise TakeError(f"{where}: not a text file") from None

@@ -23,7 +23,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .. import arkit
-from .errors import TakeError, describe_source
+from .errors import TakeError, describe_source, read_text
 from .table import fill_gaps, parse_rows
 from .take import Take
 
@@ -51,15 +51,7 @@ _N_POSE = len(_POSE_COLUMNS)
 def read_facecap_txt(path: Union[str, os.PathLike]) -> Take:
     """Read a Face Cap TXT export into a Take."""
     where = describe_source(KIND, path)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as err:
-        raise TakeError(f"{where}: cannot open the file ({err.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise TakeError(f"{where}: not a text file") from None
+    text = read_text(path, where)
     return parse_facecap_txt(text, where=where)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements.txt"
+REQUIREMENTS_NODEPS = ROOT / "requirements-nodeps.txt"
 STAMP = VENV / ".facsimile-setup"
 # The bpy wheel is built for exactly one Python; Blender 4.2-5.0 and bpy 5.0.1 use 3.11.
 PYTHON_VERSION = (3, 11)
@@ -88,7 +89,7 @@ def _install_system_libs() -> None:
 
 
 def _requirements_digest() -> str:
-    data = REQUIREMENTS.read_bytes() + sys.version.encode()
+    data = REQUIREMENTS.read_bytes() + REQUIREMENTS_NODEPS.read_bytes() + sys.version.encode()
     return hashlib.sha256(data).hexdigest()
 
 
@@ -102,6 +103,7 @@ def cmd_setup(_args=None) -> None:
         run([_find_base_python(), "-m", "venv", VENV])
     pip = [venv_python(), "-m", "pip"]
     run([*pip, "install", "-q", "--disable-pip-version-check", "-r", REQUIREMENTS])
+    run([*pip, "install", "-q", "--disable-pip-version-check", "--no-deps", "-r", REQUIREMENTS_NODEPS])
     STAMP.write_text(digest)
     log("setup complete")
 

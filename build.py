@@ -166,8 +166,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="", help="export folder (default: blender_addon/models, or a temp dir with --quick)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive")
-    p.add_argument("which", choices=["accuracy", "rig", "drive"])
+    p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive, video")
+    p.add_argument("which", choices=["accuracy", "rig", "drive", "video"])
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)
 

@@ -303,3 +303,19 @@ def test_200k_vertex_head(addon, facecap_path):
     sums = w.sum(1)
     # Skin sums to 1; facecap's lower teeth and gums (in the head mesh) belong to no region.
     assert np.all((np.abs(sums - 1) < 0.02) | (sums == 0)) and (sums > 0).mean() > 0.6
+
+
+def test_cancel_leaves_the_mesh_as_it_was(addon):
+    """The Esc path: the worker job polls its cancel flag between stages; nothing is written."""
+    from blender_addon.core import rig as core_rig
+    from blender_addon.rig import ops
+
+    obj = _monkey()
+    before = snapshot(obj)
+    job = ops._RigJob(opsdata.read_mesh(obj), None, 1.0, "CPU")
+    seen = []
+    job._on_progress = lambda fraction, stage: (seen.append(stage), setattr(job, "cancel", stage == "inference"))
+    job.run()
+    assert isinstance(job.error, core_rig.Cancelled) and job.result is None
+    assert seen == ["proxy", "inference"]
+    assert_same(before, snapshot(obj))

@@ -70,6 +70,17 @@ def _pip_download(spec: str, dest: Path, platform: str | None) -> None:
     subprocess.run(cmd, check=True)
 
 
+def _platform_wheel(name: str, version: str, plat: str, tag: str) -> list[Path]:
+    folder = CACHE / plat
+    pattern = f"{name}-{version}-*.whl"
+    if not list(folder.glob(pattern)):
+        _pip_download(f"{name}=={version}", folder, tag)
+    found = sorted(folder.glob(pattern))
+    if not found:
+        raise SystemExit(f"no {name} {version} wheel for {plat}")
+    return found
+
+
 def fetch_wheels(platforms: list[str]) -> list[Path]:
     """Download (once, cached in .cache/wheels) every wheel the zips need."""
     wheels = []
@@ -81,21 +92,8 @@ def fetch_wheels(platforms: list[str]) -> list[Path]:
         wheels += sorted(CACHE.joinpath("any").glob(pattern))
     for plat in platforms:
         version, tag = PLATFORMS[plat]
-        folder = CACHE / plat
-        pattern = f"onnxruntime-{version}-cp311-cp311-*.whl"
-        if not list(folder.glob(pattern)):
-            _pip_download(f"onnxruntime=={version}", folder, tag)
-        found = sorted(folder.glob(pattern))
-        if not found:
-            raise SystemExit(f"no onnxruntime {version} wheel for {plat}")
-        wheels += found
-        av_pattern = f"av-{AV_VERSIONS[plat]}-*.whl"
-        if not list(folder.glob(av_pattern)):
-            _pip_download(f"av=={AV_VERSIONS[plat]}", folder, tag)
-        found = sorted(folder.glob(av_pattern))
-        if not found:
-            raise SystemExit(f"no av {AV_VERSIONS[plat]} wheel for {plat}")
-        wheels += found
+        wheels += _platform_wheel("onnxruntime", version, plat, tag)
+        wheels += _platform_wheel("av", AV_VERSIONS[plat], plat, tag)
     if any(w.name.startswith("numpy-") for w in wheels):
         raise SystemExit("refusing to bundle numpy: Blender ships its own")
     return wheels

@@ -1,16 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Feature: rig a head (region weights, ARKit shape keys, FACS sliders)."""
 
-from . import ops, props, sliders, ui
+import bpy
 
-_modules = (props, ops, ui, sliders)
-
-
-def register():
-    for module in _modules:
-        module.register()
-
-
-def unregister():
-    for module in reversed(_modules):
-        module.unregister()
+# Registered in this order, unregistered in reverse.
+register, unregister = bpy.utils.register_submodule_factory(__name__, ("props", "ops", "ui", "sliders"))

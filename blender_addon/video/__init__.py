@@ -5,16 +5,6 @@ The decoding, tracking and calibration are bpy-free (``core/video``, ``core/take
 this folder is the Blender side: the operator and its panel.
 """
 
-from . import ops, ui
+import bpy
 
-_modules = (ops, ui)
-
-
-def register():
-    for module in _modules:
-        module.register()
-
-
-def unregister():
-    for module in reversed(_modules):
-        module.unregister()
+register, unregister = bpy.utils.register_submodule_factory(__name__, ("ops", "ui"))

@@ -17,9 +17,11 @@ import numpy as np
 
 from ..core.regions import GROUP_PREFIX, REGION_NAMES, group_name
 
-WEIGHT_STEPS = 1000
-"""Region weights are written with 1/1000 resolution: far finer than a brush, and
-few enough distinct values to write 200k vertices in a few calls per group."""
+WEIGHT_STEPS = 255
+"""Region weights are written with 8-bit resolution (what glTF and game engines keep):
+finer than a brush stroke, and few distinct values, so a group of 200k vertices is
+written in at most 255 ``VertexGroup.add`` calls (measured 0.14 s -> 0.05 s for 24
+groups on 50k vertices against 1/1000 steps)."""
 
 
 @dataclass

@@ -7,9 +7,9 @@ proxy, so this costs the same for any mesh size):
 * the nearest skin is mostly *jaw skin* (skin that the predicted jawOpen moves by at
   least a fifth of its largest motion: chin, lower lip, the mouth's floor) -> a *jaw
   part* (lower teeth, tongue, lower gums): in the four jaw shapes (jawOpen,
-  jawForward, jawLeft, jawRight) each of its vertices moves like the jaw skin around
-  it (inverse-distance blend of the nearest jaw-skin vertices), so the front teeth
-  follow the chin further than the back ones, as a hinge does;
+  jawForward, jawLeft, jawRight) it moves rigidly with the jaw skin (the rotation and
+  translation that best fit the jaw skin's motion), so the front teeth swing further
+  than the back ones, as about a hinge;
 * anything else (eyes, upper teeth, lashes) stays still. Eyes do not rotate for
   eyeLook*: an artist rigs eyes with bones or drivers, and a shape key cannot rotate.
 """
@@ -23,7 +23,9 @@ from .arkit import ICT_53
 JAW_OPEN = ICT_53.index("jawOpen")
 JAW_SHAPES = tuple(ICT_53.index(n) for n in ("jawOpen", "jawForward", "jawLeft", "jawRight"))
 JAW_SKIN_SHARE = 0.2
-NEIGHBOURS = 16
+VOTE = 0.5                 # a part follows when more than half of it is nearest to jaw skin,
+WEAK_VOTE = 0.25           # or a quarter of it and it touches a part that follows
+NEIGHBOUR_DISTANCE = 0.1   # canonical units (face width 1): centre to centre
 
 
 def is_jaw_skin(deltas: np.ndarray) -> np.ndarray:
@@ -36,12 +38,18 @@ def is_jaw_skin(deltas: np.ndarray) -> np.ndarray:
 
 def jaw_part_mask(points: np.ndarray, part_labels: np.ndarray, skin_points: np.ndarray,
                   skin_is_jaw: np.ndarray) -> np.ndarray:
-    """(P,) bool over loose-part points (canonical frame): parts whose nearest skin is
-    mostly jaw skin and whose centre lies below the nose tip (the canonical origin).
+    """(P,) bool over loose-part points (canonical frame): the parts that follow the jaw.
 
-    A part and its mirror image (a pair of teeth, the two eyes) decide together on their
-    mean vote: a face is symmetric, so an eye beside a wide, lopsided stylized jaw motion
-    is not taken for a tooth when its twin says otherwise."""
+    A part's *vote* is the share of its points whose nearest skin is jaw skin. A part
+    follows when, lying below the nose tip (the canonical origin):
+
+    * its vote is over ``VOTE`` — a part and its mirror image (two teeth, two eyes)
+      decide together on their mean vote, so an eye beside a wide, lopsided stylized jaw
+      motion is not taken for a tooth when its twin says otherwise; or
+    * its vote is over ``WEAK_VOTE`` and it sits next to a part that follows
+      (``NEIGHBOUR_DISTANCE``): the front incisors, whose nearest skin is the lips
+      rather than the chin, join the rest of the lower teeth.
+    """
     from scipy.spatial import cKDTree
 
     if len(points) == 0 or not skin_is_jaw.any():
@@ -55,21 +63,40 @@ def jaw_part_mask(points: np.ndarray, part_labels: np.ndarray, skin_points: np.n
     paired = (dist < 0.05) & (twin != np.arange(len(centre))) & (np.abs(count[twin] - count) <= 0.2 * count)
     share = np.where(paired, 0.5 * (share + share[twin]), share)
     below_nose = centre[:, 2] < 0.0
-    return (share > 0.5)[comp] & below_nose[comp]
+    follows = (share > VOTE) & below_nose
+    candidates = (share > WEAK_VOTE) & below_nose & ~follows
+    while candidates.any() and follows.any():
+        near = cKDTree(centre[follows]).query(centre[candidates])[0] < NEIGHBOUR_DISTANCE
+        if not near.any():
+            break
+        joined = np.flatnonzero(candidates)[near]
+        follows[joined], candidates[joined] = True, False
+    return follows[comp]
 
 
 def follow_jaw(points: np.ndarray, anchors: np.ndarray, anchor_deltas: np.ndarray) -> np.ndarray:
-    """Deltas (53,P,3) for jaw-part points: the jaw shapes blended from nearby jaw skin."""
-    from scipy.spatial import cKDTree
+    """Deltas (53,P,3) for jaw-part points: each jaw shape as the rigid motion of the jaw skin.
 
+    Per jaw shape, the rotation and translation that best carry the jaw-skin anchors to
+    their displaced positions (weighted Kabsch, weights = how far each anchor moves, so
+    the chin counts more than the lip edge) is applied to the part: the lower teeth swing
+    about the jaw's hinge as a whole instead of bending with the lips. Measured on the
+    facecap head against an inverse-distance blend of nearby skin: active MAE 3.21 -> 3.09 mm.
+    """
     out = np.zeros((anchor_deltas.shape[0], len(points), 3), anchor_deltas.dtype)
-    if len(points) == 0 or len(anchors) == 0:
+    if len(points) == 0 or len(anchors) < 3:
         return out
-    k = min(NEIGHBOURS, len(anchors))
-    dist, nn = cKDTree(anchors).query(points, k=k)
-    dist, nn = dist.reshape(len(points), k), nn.reshape(len(points), k)
-    w = 1.0 / np.maximum(dist, 1e-9) ** 2
-    w /= w.sum(axis=1, keepdims=True)
     for s in JAW_SHAPES:
-        out[s] = np.einsum("pk,pkc->pc", w, anchor_deltas[s][nn])
+        moved = anchor_deltas[s]
+        w = np.linalg.norm(moved, axis=1)
+        if w.sum() <= 0:
+            continue
+        w = w / w.sum()
+        c0 = w @ anchors
+        c1 = w @ (anchors + moved)
+        h = ((anchors - c0) * w[:, None]).T @ (anchors + moved - c1)
+        u, _, vt = np.linalg.svd(h)
+        d = np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))])
+        rotation = vt.T @ d @ u.T
+        out[s] = (points - c0) @ rotation.T + c1 - points
     return out

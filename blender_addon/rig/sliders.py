@@ -69,16 +69,21 @@ def _on_load(_dummy):
     _subscribe()
 
 
-class FACSIMILE_OT_reset_sliders(bpy.types.Operator):
-    """Set every ARKit slider of the active mesh to 0 (neutral)"""
+class _SliderOperator:
+    """Acts on the ARKit sliders of the active mesh; one undo step."""
 
-    bl_idname = "facsimile.reset_sliders"
-    bl_label = "Reset Sliders"
     bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
     def poll(cls, context):
         return bool(slider_keys(context.active_object))
+
+
+class FACSIMILE_OT_reset_sliders(_SliderOperator, bpy.types.Operator):
+    """Set every ARKit slider of the active mesh to 0 (neutral)"""
+
+    bl_idname = "facsimile.reset_sliders"
+    bl_label = "Reset Sliders"
 
     def execute(self, context):
         keys = slider_keys(context.active_object)
@@ -89,16 +94,11 @@ class FACSIMILE_OT_reset_sliders(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class FACSIMILE_OT_key_sliders(bpy.types.Operator):
+class FACSIMILE_OT_key_sliders(_SliderOperator, bpy.types.Operator):
     """Insert a keyframe on every ARKit slider of the active mesh at the current frame"""
 
     bl_idname = "facsimile.key_sliders"
     bl_label = "Key All Sliders"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return bool(slider_keys(context.active_object))
 
     def execute(self, context):
         keys = slider_keys(context.active_object)

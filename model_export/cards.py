@@ -38,7 +38,8 @@ DATA = ("ICT-FaceKit light model (USC ICT, MIT licence, commit da5f95a): 100 ide
         "ict_regions_labels.npy`. The facecap head is never trained on.")
 
 
-def _io(path: Path) -> list[str]:
+def io_table(path: Path) -> list[str]:
+    """Markdown table of an .onnx file's inputs and outputs, read from the graph itself."""
     model = onnx.load(str(path))
 
     def shape(v):
@@ -79,7 +80,7 @@ def write_cards(bench: dict, report: dict, models: Path = MODELS) -> list[Path]:
     for name, purpose in PURPOSE.items():
         path = models / name
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        lines = [f"# Model card: `{name}`", "", purpose, "", "## Inputs and outputs", "", *_io(path), "",
+        lines = [f"# Model card: `{name}`", "", purpose, "", "## Inputs and outputs", "", *io_table(path), "",
                  "Mesh inputs come from `blender_addon/core/features.py` (the same code in training and in "
                  "Blender): canonical frame (Blender axes, face width 1, nose tip at the origin), "
                  "`mass`/`evals`/`evecs`/`grad_evecs` from `core/spectral.py`.", "",

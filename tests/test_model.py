@@ -37,6 +37,17 @@ def test_shipped_models_and_cards():
     assert total <= 40e6
 
 
+def test_every_shipped_network_has_a_model_card():
+    """Ours and the converted MediaPipe networks alike: a card beside every .onnx."""
+    networks = sorted(MODELS.rglob("*.onnx"))
+    assert len(networks) >= 6
+    for path in networks:
+        card = path.with_suffix(".md")
+        assert card.exists(), f"{path.relative_to(MODELS)} has no model card"
+        text = card.read_text()
+        assert "## Inputs and outputs" in text and "## Measured accuracy" in text
+
+
 def _facecap_canonical(facecap_path):
     with np.load(facecap_path) as d:
         v = d["neutral"].astype(np.float64)

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from .arkit import ARKIT_52, ARKIT_INDEX
 
@@ -53,6 +52,8 @@ def smooth_frames(weights: np.ndarray, sigma) -> np.ndarray:
     out = w.copy()
     if w.shape[0] < 2:
         return out
+    from scipy.ndimage import gaussian_filter1d  # scipy on first use, not at Blender start-up
+
     for s in np.unique(sig[sig > 0]):
         cols = np.flatnonzero(sig == s)
         out[:, cols] = gaussian_filter1d(w[:, cols], s, axis=0, mode="nearest",

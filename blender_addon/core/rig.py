@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import arkit, features, inference, parts
-from . import mesh as meshlib
+from . import arkit, inference, parts
+
+if TYPE_CHECKING:
+    from . import features
+    from . import mesh as meshlib
+
+# ``features`` and ``mesh`` (scipy.sparse, scipy.spatial, ARPACK) are imported inside the
+# functions that rig: the add-on imports this module when Blender starts (for RigError,
+# RigResult), and scipy there would add ~0.35 s to every Blender start-up.
 from .regions import REGION_NAMES
 
 RIG_MODEL = "rig.onnx"
@@ -72,6 +79,9 @@ class PreparedHead:
 
 
 def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
+    from . import features
+    from . import mesh as meshlib
+
     verts = np.asarray(verts_world, np.float64)
     faces = np.asarray(faces, np.int64)
     if verts.ndim != 2 or verts.shape[1] != 3 or len(verts) < 4:
@@ -135,6 +145,8 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
 
     t = time.perf_counter()
     stage(0.35, "inference")
+    from . import features
+
     out = inference.run(rig_model, features.rig_feeds(head.prepared), provider)
     responses = out["responses"]                                   # (P,53,3)
     if localizer_model is None:
@@ -158,6 +170,8 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
 def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray, strength: float,
             timings: dict, t_inference: float) -> RigResult:
     """Carry proxy results back to every vertex, in world units."""
+    from . import mesh as meshlib
+
     info = inference.last_session_info()
     timings["inference"] = time.perf_counter() - t_inference
     t = time.perf_counter()

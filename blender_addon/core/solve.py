@@ -48,8 +48,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy.fft import dct, idct
-from scipy.linalg import eigvalsh
 
 MIN_SHARE = 0.05     # a shape takes part in a region's fit from 5 % of its energy there
 TOLERANCE = 1e-4     # target accuracy of the solved weights
@@ -245,6 +243,8 @@ def _unconstrained(gram: np.ndarray, linear: np.ndarray, smooth: float) -> np.nd
     eigval, eigvec = np.linalg.eigh(gram + _ridge(gram) * np.eye(k))
     rotated = linear @ eigvec                                    # (T, k) in G's eigenbasis
     if smooth and t > 1:
+        from scipy.fft import dct, idct  # scipy on first use, not at Blender start-up
+
         spectral = dct(rotated, type=2, norm="ortho", axis=0)
         mu = 4.0 * np.sin(np.pi * np.arange(t) / (2.0 * t)) ** 2
         spectral /= eigval[None, :] + smooth * mu[:, None]
@@ -281,7 +281,7 @@ def solve_box_qp(gram: np.ndarray, projected: np.ndarray, smooth: float = 0.0,
     ridge = _ridge(gram)
     diag = np.diag(gram) + 2.0 * smooth + ridge           # Hessian diagonal / 2, upper bound
     inv_sqrt = 1.0 / np.sqrt(diag)
-    spectrum = eigvalsh(gram * inv_sqrt[:, None] * inv_sqrt[None, :])
+    spectrum = np.linalg.eigvalsh(gram * inv_sqrt[:, None] * inv_sqrt[None, :])
     lipschitz = spectrum[-1] + 4.0 * smooth / diag.min() + 1e-12
     step = 1.0 / (lipschitz * diag)                        # per-shape step (preconditioner)
     # A projected-gradient step of size r means a distance of up to r·L/μ from the optimum

@@ -19,10 +19,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
-from scipy.spatial import cKDTree
-
-from .. import arkit, features, inference
-from .. import mesh as meshlib
+from .. import arkit, inference
 from .. import rig as core_rig
 from .errors import TakeError
 from .take import Take
@@ -67,6 +64,11 @@ class MeshSequenceEncoder:
 
     def __init__(self, neutral_world: np.ndarray, faces: np.ndarray, provider: str = "AUTO",
                  model: str = ENCODER_MODEL, stabilize: bool = True):
+        # scipy-backed modules on first use, not when Blender starts (the add-on imports this).
+        from scipy.spatial import cKDTree
+
+        from .. import mesh as meshlib
+
         try:
             self.head = core_rig.prepare_head(neutral_world, faces)
         except (core_rig.RigError, ValueError) as err:
@@ -97,6 +99,8 @@ class MeshSequenceEncoder:
 
     def encode(self, verts_world: np.ndarray) -> np.ndarray:
         """(52,) ARKit weights in [0, 1] of one frame (tongueOut is always 0)."""
+        from .. import features
+
         feeds = features.expression_feeds(self.head.prepared, self.expressed_proxy(verts_world))
         code = inference.run(self.model, feeds, self.provider, outputs=["code"])["code"]
         ict = np.asarray(code, dtype=np.float64).reshape(-1)[:len(arkit.ICT_53)]

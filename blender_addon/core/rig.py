@@ -76,6 +76,16 @@ class PreparedHead:
     proxy: meshlib.Proxy
     prepared: features.PreparedMesh
     n_verts: int
+    _nearest_skin: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def nearest_skin(self) -> np.ndarray:
+        """(P,) for each proxy vertex, the nearest skin vertex: how per-vertex values of the
+        original mesh (painted weights, a source frame's displacement) reach the proxy."""
+        if self._nearest_skin is None:
+            from scipy.spatial import cKDTree
+
+            self._nearest_skin = cKDTree(self.skin_canonical).query(self.prepared.verts)[1]
+        return self._nearest_skin
 
 
 def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
@@ -106,14 +116,6 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     used[faces.ravel()] = True
     part_labels[~used] = -1
     return PreparedHead(skin, canon, skin_faces, part_labels, verts, norm, proxy, prepared, len(verts))
-
-
-def _proxy_values_from_original(head: PreparedHead, values_on_skin: np.ndarray) -> np.ndarray:
-    """Per-skin-vertex values -> proxy vertices (nearest skin vertex)."""
-    from scipy.spatial import cKDTree
-
-    _, nearest = cKDTree(head.skin_canonical).query(head.prepared.verts)
-    return values_on_skin[nearest]
 
 
 def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",
@@ -157,7 +159,7 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
         painted = np.asarray(painted_weights, np.float64)[head.skin]
         if painted.shape[1] != len(REGION_NAMES):
             raise RigError(f"painted weights need {len(REGION_NAMES)} regions, got {painted.shape[1]}")
-        loc_weights = _proxy_values_from_original(head, painted)
+        loc_weights = painted[head.nearest_skin()]
         sums = loc_weights.sum(1, keepdims=True)
         loc_weights = np.where(sums > 1e-8, loc_weights / np.maximum(sums, 1e-8), weights_proxy)
     else:

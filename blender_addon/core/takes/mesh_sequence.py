@@ -64,9 +64,7 @@ class MeshSequenceEncoder:
 
     def __init__(self, neutral_world: np.ndarray, faces: np.ndarray, provider: str = "AUTO",
                  model: str = ENCODER_MODEL, stabilize: bool = True):
-        # scipy-backed modules on first use, not when Blender starts (the add-on imports this).
-        from scipy.spatial import cKDTree
-
+        # scipy-backed on first use, not when Blender starts (the add-on imports this module).
         from .. import mesh as meshlib
 
         try:
@@ -76,9 +74,8 @@ class MeshSequenceEncoder:
         self.provider, self.model, self.stabilize = provider, model, stabilize
         self.n_vertices = self.head.n_verts
         self._neutral_skin = self.head.verts_world[self.head.skin]
-        # Proxy vertex <- nearest skin vertex: the proxy carries the displacement the same
-        # way rig.predict carries painted weights onto it.
-        _, self._nearest = cKDTree(self.head.skin_canonical).query(self.head.prepared.verts)
+        # Proxy vertex <- nearest skin vertex, as rig.predict carries painted weights onto it.
+        self._nearest = self.head.nearest_skin()
         self._to_arkit = arkit.ict_to_arkit_matrix()
         self.facing_ok = bool(meshlib.looks_toward_minus_y(self.head.skin_canonical,
                                                              self.head.skin_faces))

@@ -7,6 +7,8 @@ carry nothing; operators fill it on first use (:func:`ensure_channels`).
 
 import bpy
 
+from ..scene_settings import scene_settings_factory
+
 from ..core import arkit
 from ..core.retarget import RetargetMap
 from . import sources
@@ -118,15 +120,5 @@ def preview_objects(settings) -> list:
 
 classes = (FACSIMILE_PG_channel, FACSIMILE_PG_preview_target, FACSIMILE_PG_drive)
 
-
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.facsimile_drive = bpy.props.PointerProperty(type=FACSIMILE_PG_drive)
-
-
-def unregister():
-    del bpy.types.Scene.facsimile_drive
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = scene_settings_factory("facsimile_drive", FACSIMILE_PG_drive, classes)
 

@@ -3,6 +3,8 @@
 
 import bpy
 
+from ..scene_settings import scene_settings_factory
+
 
 class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
     last_provider: bpy.props.StringProperty(
@@ -17,11 +19,5 @@ class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
         description="Moving a Left slider moves its Right partner too (and vice versa)")
 
 
-def register():
-    bpy.utils.register_class(FACSIMILE_PG_rig_state)
-    bpy.types.Scene.facsimile_rig = bpy.props.PointerProperty(type=FACSIMILE_PG_rig_state)
-
-
-def unregister():
-    del bpy.types.Scene.facsimile_rig
-    bpy.utils.unregister_class(FACSIMILE_PG_rig_state)
+register, unregister = scene_settings_factory("facsimile_rig", FACSIMILE_PG_rig_state,
+                                              (FACSIMILE_PG_rig_state,))

@@ -21,6 +21,8 @@ import threading
 import time
 
 import bpy
+
+from ..scene_settings import scene_settings_factory
 from bpy_extras.io_utils import ImportHelper
 
 from .. import prefs
@@ -302,15 +304,5 @@ class FACSIMILE_PG_video(bpy.types.PropertyGroup):
 
 classes = (FACSIMILE_PG_video, FACSIMILE_OT_import_video, FACSIMILE_OT_cancel_video)
 
-
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.facsimile_video = bpy.props.PointerProperty(type=FACSIMILE_PG_video)
-
-
-def unregister():
-    del bpy.types.Scene.facsimile_video
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
-    clear_cache()
+register, unregister = scene_settings_factory("facsimile_video", FACSIMILE_PG_video, classes,
+                                              on_unregister=clear_cache)

@@ -75,25 +75,36 @@ def _accuracy(name: str, bench: dict) -> list[str]:
     return lines
 
 
+def file_facts(path: Path) -> str:
+    """The file's sha256 prefix and size, for a card."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return f"file sha256 prefix `{digest}`; {path.stat().st_size / 1e6:.2f} MB"
+
+
+def write_card(path: Path, title: str, purpose: str, sections: list[str]) -> Path:
+    """``<model>.md`` beside ``path``: title, purpose, the graph's inputs and outputs, then ``sections``."""
+    lines = [f"# Model card: `{title}`", "", purpose, "", "## Inputs and outputs", "", *io_table(path), "",
+             *sections]
+    card = path.with_suffix(".md")
+    card.write_text("\n".join(lines))
+    return card
+
+
 def write_cards(bench: dict, report: dict, models: Path = MODELS) -> list[Path]:
     written = []
     for name, purpose in PURPOSE.items():
         path = models / name
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        lines = [f"# Model card: `{name}`", "", purpose, "", "## Inputs and outputs", "", *io_table(path), "",
-                 "Mesh inputs come from `blender_addon/core/features.py` (the same code in training and in "
+        sections = ["Mesh inputs come from `blender_addon/core/features.py` (the same code in training and in "
                  "Blender): canonical frame (Blender axes, face width 1, nose tip at the origin), "
                  "`mass`/`evals`/`evecs`/`grad_evecs` from `core/spectral.py`.", "",
                  "## Training", "", DATA, "",
                  f"Recipe: `{json.dumps(report.get('recipe', {}))}`.", "",
                  f"Trained by `python build.py train` in {report.get('total_seconds', 0) / 60:.0f} min "
                  "(2-core CPU); log: `model_export/logs/train.log`.", "",
-                 f"Code commit: `{_commit()}`; file sha256 prefix `{digest}`; {path.stat().st_size / 1e6:.2f} MB.", "",
+                 f"Code commit: `{_commit()}`; {file_facts(path)}.", "",
                  "## Measured accuracy", "", *_accuracy(name, bench), "",
                  "Licence: GPL-3.0-or-later (this project); trained on MIT-licensed data.", ""]
-        card = path.with_suffix(".md")
-        card.write_text("\n".join(lines))
-        written.append(card)
+        written.append(write_card(path, name, purpose, sections))
     return written
 
 

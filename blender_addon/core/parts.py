@@ -5,13 +5,20 @@ then classified by how the skin nearest to it moves in the predicted rig (on the
 proxy, so this costs the same for any mesh size):
 
 * the nearest skin is mostly *jaw skin* (skin that the predicted jawOpen moves by at
-  least a fifth of its largest motion: chin, lower lip, the mouth's floor) -> a *jaw
-  part* (lower teeth, tongue, lower gums): in the four jaw shapes (jawOpen,
-  jawForward, jawLeft, jawRight) it moves rigidly with the jaw skin (the rotation and
-  translation that best fit the jaw skin's motion), so the front teeth swing further
-  than the back ones, as about a hinge;
+  least a fifth of its largest motion: chin, lower lip, the mouth's floor) and the part
+  lies below the *mouth line* (the top of the lower lip) -> a *jaw part* (lower teeth,
+  tongue, lower gums): in the four jaw shapes (jawOpen, jawForward, jawLeft, jawRight)
+  it moves rigidly with the chin (the rotation and translation that best fit the
+  motion of the skin the jaw moves most), so the front teeth swing further than the
+  back ones, as about a hinge;
 * anything else (eyes, upper teeth, lashes) stays still. Eyes do not rotate for
   eyeLook*: an artist rigs eyes with bones or drivers, and a shape key cannot rotate.
+
+The thresholds were chosen on held-out ICT heads with ICT's own teeth, gums and
+tongue (``model_export.evaluate.ict_mouth_heads``; table in docs/benchmarks.md), never
+on the facecap test head: the mouth line keeps the upper teeth still (16.7 -> 0.0 mm
+error in jawOpen) and anchoring on the most-moving tenth of the jaw skin instead of
+all of it makes the lower teeth swing as a hinge (8.6 -> 3.1 mm).
 """
 
 from __future__ import annotations
@@ -22,26 +29,57 @@ from .arkit import ICT_53
 
 JAW_OPEN = ICT_53.index("jawOpen")
 JAW_SHAPES = tuple(ICT_53.index(n) for n in ("jawOpen", "jawForward", "jawLeft", "jawRight"))
-JAW_SKIN_SHARE = 0.2
+JAW_SKIN_SHARE = 0.2       # jaw skin: jawOpen moves it by a fifth of the largest motion or more
+ANCHOR_SHARE = 0.9         # the jaw's rigid motion is fitted to skin moving 90 % of the most,
+MIN_ANCHORS = 16           # or to the 16 most-moving skin points when fewer do
 VOTE = 0.5                 # a part follows when more than half of it is nearest to jaw skin,
 WEAK_VOTE = 0.25           # or a quarter of it and it touches a part that follows
 NEIGHBOUR_DISTANCE = 0.1   # canonical units (face width 1): centre to centre
+MIDLINE = 0.05             # half-width of the strip where the mouth line is measured
+MOUTH_MARGIN = 0.02        # a jaw part's centre lies below the mouth line + this
+
+
+def jaw_motion(deltas: np.ndarray) -> np.ndarray:
+    """(N,) how far jawOpen moves each point, from per-point deltas (N,53,3)."""
+    return np.linalg.norm(deltas[:, JAW_OPEN], axis=1)
 
 
 def is_jaw_skin(deltas: np.ndarray) -> np.ndarray:
     """(N,) bool from per-point deltas (N,53,3): points jawOpen moves by at least a fifth
     of its largest motion. Motion, not region labels: the inside of an artist's mouth
     (gums, mouth bag) has no region of its own, but it does move with the jaw."""
-    motion = np.linalg.norm(deltas[:, JAW_OPEN], axis=1)
+    motion = jaw_motion(deltas)
     return motion >= JAW_SKIN_SHARE * max(float(motion.max()), 1e-12)
 
 
+def jaw_anchors(deltas: np.ndarray) -> np.ndarray:
+    """(N,) bool: the skin the jaw carries most rigidly, the chin — points jawOpen moves by
+    ``ANCHOR_SHARE`` of its largest motion, at least ``MIN_ANCHORS`` of them. The lips and
+    cheeks also move with jawOpen, but they stretch, and fitting a rigid motion to them
+    flattens the hinge (ICT: 10 degrees fitted where the teeth turn 25)."""
+    motion = jaw_motion(deltas)
+    anchors = motion >= ANCHOR_SHARE * max(float(motion.max()), 1e-12)
+    if anchors.sum() < MIN_ANCHORS:
+        anchors[np.argsort(motion)[::-1][:MIN_ANCHORS]] = True
+    return anchors
+
+
+def mouth_line(skin_points: np.ndarray, deltas: np.ndarray) -> float:
+    """Canonical height of the top of the lower lip: the highest skin point near the
+    midline that jawOpen moves by at least half its largest motion; 0.0 (the nose tip)
+    when there is none. Upper teeth sit above it, lower teeth below."""
+    motion = jaw_motion(deltas)
+    moving = (np.abs(skin_points[:, 0]) < MIDLINE) & (motion >= 0.5 * max(float(motion.max()), 1e-12))
+    return float(skin_points[moving, 2].max()) if moving.any() else 0.0
+
+
 def jaw_part_mask(points: np.ndarray, part_labels: np.ndarray, skin_points: np.ndarray,
-                  skin_is_jaw: np.ndarray) -> np.ndarray:
+                  skin_deltas: np.ndarray) -> np.ndarray:
     """(P,) bool over loose-part points (canonical frame): the parts that follow the jaw.
 
-    A part's *vote* is the share of its points whose nearest skin is jaw skin. A part
-    follows when, lying below the nose tip (the canonical origin):
+    ``skin_points`` (N,3) and ``skin_deltas`` (N,53,3) are the rigged skin. A part's
+    *vote* is the share of its points whose nearest skin is jaw skin. A part follows
+    when its centre lies below the mouth line (+ ``MOUTH_MARGIN``) and:
 
     * its vote is over ``VOTE`` — a part and its mirror image (two teeth, two eyes)
       decide together on their mean vote, so an eye beside a wide, lopsided stylized jaw
@@ -52,6 +90,7 @@ def jaw_part_mask(points: np.ndarray, part_labels: np.ndarray, skin_points: np.n
     """
     from scipy.spatial import cKDTree
 
+    skin_is_jaw = is_jaw_skin(skin_deltas)
     if len(points) == 0 or not skin_is_jaw.any():
         return np.zeros(len(points), bool)
     votes = skin_is_jaw[cKDTree(skin_points).query(points)[1]].astype(np.float64)
@@ -62,9 +101,9 @@ def jaw_part_mask(points: np.ndarray, part_labels: np.ndarray, skin_points: np.n
     dist, twin = cKDTree(centre).query(centre * [-1.0, 1.0, 1.0])
     paired = (dist < 0.05) & (twin != np.arange(len(centre))) & (np.abs(count[twin] - count) <= 0.2 * count)
     share = np.where(paired, 0.5 * (share + share[twin]), share)
-    below_nose = centre[:, 2] < 0.0
-    follows = (share > VOTE) & below_nose
-    candidates = (share > WEAK_VOTE) & below_nose & ~follows
+    below_mouth = centre[:, 2] < mouth_line(skin_points, skin_deltas) + MOUTH_MARGIN
+    follows = (share > VOTE) & below_mouth
+    candidates = (share > WEAK_VOTE) & below_mouth & ~follows
     while candidates.any() and follows.any():
         near = cKDTree(centre[follows]).query(centre[candidates])[0] < NEIGHBOUR_DISTANCE
         if not near.any():
@@ -77,11 +116,10 @@ def jaw_part_mask(points: np.ndarray, part_labels: np.ndarray, skin_points: np.n
 def follow_jaw(points: np.ndarray, anchors: np.ndarray, anchor_deltas: np.ndarray) -> np.ndarray:
     """Deltas (53,P,3) for jaw-part points: each jaw shape as the rigid motion of the jaw skin.
 
-    Per jaw shape, the rotation and translation that best carry the jaw-skin anchors to
-    their displaced positions (weighted Kabsch, weights = how far each anchor moves, so
-    the chin counts more than the lip edge) is applied to the part: the lower teeth swing
-    about the jaw's hinge as a whole instead of bending with the lips. Measured on the
-    facecap head against an inverse-distance blend of nearby skin: active MAE 3.21 -> 3.09 mm.
+    Per jaw shape, the rotation and translation that best carry the anchors (the chin,
+    :func:`jaw_anchors`) to their displaced positions (weighted Kabsch, weights = how far
+    each anchor moves) is applied to the part: the lower teeth swing about the jaw's
+    hinge as a whole instead of bending with the lips.
     """
     out = np.zeros((anchor_deltas.shape[0], len(points), 3), anchor_deltas.dtype)
     if len(points) == 0 or len(anchors) < 3:

@@ -186,7 +186,7 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     ict_deltas[:, head.skin] = head.norm.invert_vectors(carried).transpose(1, 0, 2)
     region_weights = np.zeros((head.n_verts, len(REGION_NAMES)), np.float32)
     region_weights[head.skin] = w_skin
-    jaw_part = _loose_parts_follow_jaw(head, deltas_proxy, weights_proxy, ict_deltas)
+    jaw_part = _loose_parts_follow_jaw(head, deltas_proxy, ict_deltas)
     timings["transfer"] = time.perf_counter() - t
     # On the proxy: the same shape at a fraction of the cost for dense heads.
     facing = meshlib.looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
@@ -194,7 +194,7 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
                      info.label if info else "", timings)
 
 
-def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray,
+def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,
                             ict_deltas: np.ndarray) -> np.ndarray:
     """Lower teeth, tongue and gums follow the jaw shapes (see ``core.parts``); in place."""
     loose = np.flatnonzero(head.part_labels >= 0)
@@ -202,11 +202,11 @@ def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray, weight
     if len(loose) == 0:
         return jaw_part
     points = head.norm.apply(head.verts_world[loose])
-    jaw_skin = parts.is_jaw_skin(deltas_proxy)
-    follows = parts.jaw_part_mask(points, head.part_labels[loose], head.prepared.verts, jaw_skin)
+    follows = parts.jaw_part_mask(points, head.part_labels[loose], head.prepared.verts, deltas_proxy)
     if follows.any():
-        moved = parts.follow_jaw(points[follows], head.prepared.verts[jaw_skin],
-                                 deltas_proxy[jaw_skin].transpose(1, 0, 2))
+        anchors = parts.jaw_anchors(deltas_proxy)
+        moved = parts.follow_jaw(points[follows], head.prepared.verts[anchors],
+                                 deltas_proxy[anchors].transpose(1, 0, 2))
         ict_deltas[:, loose[follows]] = head.norm.invert_vectors(moved)
         jaw_part[loose[follows]] = True
     return jaw_part

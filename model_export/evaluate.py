@@ -30,7 +30,8 @@ from blender_addon.core import arkit, rig
 from blender_addon.core import mesh as meshlib
 
 from .data import dataset
-from .data.ict import ICTFaceKit, data_root
+from .data.ict import MOUTH_PARTS, ICTFaceKit, data_root, load_ict_with_mouth
+from .data.stylize import random_stylization
 
 ACTIVE_MM = 0.5
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
@@ -45,6 +46,7 @@ class TestHead:
     names: tuple               # S shape names (ARKit camelCase or ICT)
     unit_mm: float             # millimetres per unit
     performance: np.ndarray | None = None   # (T,S) weights
+    mouth_part: np.ndarray | None = None    # (V,) index into MOUTH_PARTS, -1 on the skin
 
 
 def errors_mm(pred: np.ndarray, gt: np.ndarray, unit_mm: float) -> dict:
@@ -101,6 +103,53 @@ def ict_heldout_heads(ict: ICTFaceKit, labels: np.ndarray) -> list[TestHead]:
         heads.append(TestHead(f"ict{i:02d}_{crop}_{topo.n}v_{unit}", verts, topo.faces, gt,
                               arkit.ICT_53, UNITS_MM[unit]))
     return heads
+
+
+MOUTH_SEED = HELDOUT_SEED + 7
+JAW_SHAPES = ("jawOpen", "jawForward", "jawLeft", "jawRight")
+
+
+def ict_mouth_heads(n: int = 6) -> list[TestHead]:
+    """Held-out ICT identities with their teeth, gums, tongue and eyes as loose parts.
+
+    The check for the add-on's loose-part rules (``core.parts``), on heads whose teeth
+    really move: every other head is stylized (the warp moves the inner parts with the
+    face), units vary; ``TestHead.mouth_part`` names each vertex's part.
+    """
+    m = load_ict_with_mouth()
+    rng = np.random.default_rng(MOUTH_SEED)
+    heads = []
+    for i in range(n):
+        ids = dataset.random_identity(rng)
+        neutral = m.neutral + np.tensordot(ids, m.id_basis, axes=1)
+        deltas = m.exp_basis
+        if i % 2 == 0:
+            warp = random_stylization(neutral[m.landmarks], rng, 0.6)
+            warped = warp.apply(neutral)
+            deltas = warp.apply(neutral[None] + deltas) - warped[None]
+            neutral = warped
+        unit = ("mm", "cm", "m")[i % 3]
+        scale = 10.0 / UNITS_MM[unit]
+        heads.append(TestHead(f"ict_mouth{i}_{unit}", neutral * scale, m.faces, deltas * scale, arkit.ICT_53,
+                              UNITS_MM[unit], mouth_part=m.part))
+    return heads
+
+
+def evaluate_mouth(head: TestHead, model_dir: Path | None = None) -> dict:
+    """Mean error (mm) of each inner part in jawOpen, and over all four jaw shapes, per method."""
+    part = head.mouth_part
+    inner = part >= 0
+    jaw = [arkit.ICT_53.index(n) for n in JAW_SHAPES]
+    methods = {"nothing": np.zeros_like(head.gt),
+               "global_only": predict_network(head, localized=False, model_dir=model_dir),
+               "facsimile": predict_network(head, localized=True, model_dir=model_dir)}
+    out = {}
+    for name, pred in methods.items():
+        err = np.linalg.norm(pred[jaw] - head.gt[jaw], axis=-1) * head.unit_mm     # (4,V)
+        row = {p: float(err[0, part == i].mean()) for i, p in enumerate(MOUTH_PARTS)}
+        row["jaw_shapes"] = float(err[:, inner].mean())
+        out[name] = row
+    return out
 
 
 # ------------------------------------------------------------------ predictors

@@ -32,7 +32,7 @@ from model_export.data.ict_convert import NPZ_NAME, convert_facexmodel, download
 __all__ = [
     "SKIN_VERTEX_COUNT", "FACE_VERTEX_COUNT", "NARROW_FACE_VERTEX_COUNT",
     "ICTFaceKit", "load_ict", "data_root", "ict_data_dir", "ict_npz_path", "ict_to_blender",
-    "submesh", "convert_facexmodel", "download_ict",
+    "submesh", "convert_facexmodel", "download_ict", "MOUTH_PARTS", "ICTHeadWithMouth", "load_ict_with_mouth",
 ]
 
 # Upstream vertex ranges are prefixes: narrow face [0, 6705] within face [0, 9408] within skin.
@@ -200,3 +200,64 @@ def load_ict(path: str | Path | None = None) -> ICTFaceKit:
             f"ICT-FaceKit data not found at {path}: set FACSIMILE_DATA to the folder holding "
             f"ict/{NPZ_NAME}, or build it with model_export.data.ict.download_ict(<folder>/ict)")
     return _load(str(path.resolve()))
+
+
+# ------------------------------------------------------------------ the mouth, for evaluation only
+
+MOUTH_PARTS = ("upper_teeth", "lower_teeth", "gums_and_tongue", "eyeballs")
+
+
+@dataclass(frozen=True, eq=False)
+class ICTHeadWithMouth:
+    """The ICT skin plus its loose inner parts (teeth, gums and tongue, eyeballs), Blender frame, cm.
+
+    Never used for training (the networks rig the skin only). It checks how the add-on's
+    loose-part rules (``core.parts``) move teeth on heads whose teeth really move: ICT's
+    expressions carry the lower teeth, gums and tongue. ``part`` is -1 on the skin, else an
+    index into :data:`MOUTH_PARTS`; upper and lower teeth are told apart by ICT's own
+    jawOpen (the teeth it moves are the lower ones). The mouth and eye sockets, attached to
+    the skin in ICT, are left out, as the training skin leaves them out.
+    """
+
+    neutral: np.ndarray      # (V,3) float64
+    faces: np.ndarray        # (F,3) int64
+    id_basis: np.ndarray     # (100,V,3) float64
+    exp_basis: np.ndarray    # (53,V,3) float64
+    part: np.ndarray         # (V,) int8
+    landmarks: np.ndarray    # (68,) indices (all on the skin)
+
+
+def load_ict_with_mouth(path: str | Path | None = None) -> ICTHeadWithMouth:
+    path = Path(path) if path is not None else ict_npz_path()
+    with np.load(path) as data:
+        region = data["vertex_region"]
+        names = [str(n) for n in data["region_names"]]
+        index = {n: names.index(n) for n in ("gums_and_tongue", "teeth", "eyeball_left", "eyeball_right")}
+        keep = (np.arange(len(region)) < SKIN_VERTEX_COUNT) | np.isin(region, list(index.values()))
+        remap = -np.ones(len(keep), np.int64)
+        remap[keep] = np.arange(int(keep.sum()))
+        faces = data["faces"]
+        faces = remap[faces[keep[faces].all(axis=1)]]
+        exp = ict_to_blender(data["exp_basis"][:, keep]).astype(np.float64)
+        region = region[keep]
+        jaw_open = [str(n) for n in data["exp_names"]].index("jawOpen")
+        moved = np.linalg.norm(exp[jaw_open], axis=1) > 1e-3
+        part = np.full(len(region), -1, np.int8)
+        teeth = region == index["teeth"]
+        # A tooth is one loose part: lower when ICT's jawOpen moves any of it.
+        from blender_addon.core.mesh import connected_components
+
+        comp = connected_components(len(region), faces)
+        lower = np.isin(comp, np.unique(comp[teeth & moved]))
+        part[teeth & ~lower] = MOUTH_PARTS.index("upper_teeth")
+        part[teeth & lower] = MOUTH_PARTS.index("lower_teeth")
+        part[region == index["gums_and_tongue"]] = MOUTH_PARTS.index("gums_and_tongue")
+        part[np.isin(region, [index["eyeball_left"], index["eyeball_right"]])] = MOUTH_PARTS.index("eyeballs")
+        return ICTHeadWithMouth(
+            neutral=ict_to_blender(data["neutral"][keep]).astype(np.float64),
+            faces=faces,
+            id_basis=ict_to_blender(data["id_basis"][:, keep]).astype(np.float64),
+            exp_basis=exp,
+            part=part,
+            landmarks=data["landmarks_multipie68"].astype(np.int64),
+        )

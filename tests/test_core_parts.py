@@ -60,7 +60,7 @@ def test_without_the_mouth_line_upper_back_teeth_would_follow(monkeypatch):
 
 
 def test_rigid_jaw_motion_is_recovered_from_the_chin():
-    skin, deltas, teeth, labels = _face_with_teeth()
+    skin, deltas, teeth, _ = _face_with_teeth()
     anchors = parts.jaw_anchors(deltas)
     assert anchors.sum() >= parts.MIN_ANCHORS
     moved = parts.follow_jaw(teeth, skin[anchors], deltas[anchors].transpose(1, 0, 2))

@@ -75,17 +75,17 @@ def run(model_dir: Path | None) -> tuple[list[str], dict]:
     code = evaluate.facs_code_error(ict, labels, model_dir)
     summary["facs_code"] = code
     lines += ["### (c) expression encoder: FACS code from a mesh (held-out identities, topologies, expressions)",
-              "", f"Mean absolute error of the 53 weights: **{code['mae']:.3f}** "
-              f"(on active weights > 0.05: {code['active_mae']:.3f}), {code['n']} meshes.", ""]
+              "", (f"Mean absolute error of the 53 weights: **{code['mae']:.3f}** "
+                   f"(on active weights > 0.05: {code['active_mae']:.3f}), {code['n']} meshes."), ""]
     mouth = [evaluate.evaluate_mouth(h, model_dir) for h in evaluate.ict_mouth_heads()]
     cols = list(mouth[0]["facsimile"])
     summary["ict_mouth"] = {m: {k: float(np.mean([r[m][k] for r in mouth])) for k in cols} for m in mouth[0]}
     lines += ["### (d) inner parts: teeth, gums and tongue of 6 held-out ICT heads (the loose-part rules)", "",
-              "The networks rig the skin; the add-on's loose-part rules (`core/parts.py`) decide which inner "
+              ("The networks rig the skin; the add-on's loose-part rules (`core/parts.py`) decide which inner "
               "parts follow the jaw and how. Mean vertex error (mm) of each part in jawOpen, and over all inner "
               "vertices in the four jaw shapes. Upper teeth and eyes must stay still; ICT's lower teeth, gums "
               "and tongue move (gums and tongue are one mesh in ICT, partly moving, so a rigid part cannot "
-              "match it).", "",
+              "match it)."), "",
               "| method | " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|---|" + "---|" * len(cols)]
     mouth_labels = {"nothing": "inner parts stay still", "global_only": LABELS["global_only"],
                     "facsimile": LABELS["facsimile"]}

@@ -131,6 +131,7 @@ def cmd_train(args) -> None:
     extra = ["--quick"] if args.quick else []
     if args.out:
         extra += ["--out", args.out]
+    extra += ["--device", args.device]
     sys.exit(in_venv(["-m", "model_export.train", *extra]))
 
 
@@ -164,6 +165,8 @@ def main(argv=None) -> None:
     p = sub.add_parser("train", help="train the shipped networks from scratch and export them to ONNX")
     p.add_argument("--quick", action="store_true", help="2-minute smoke run (does not touch shipped models)")
     p.add_argument("--out", default="", help="export folder (default: blender_addon/models, or a temp dir with --quick)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto (default): a CUDA GPU when torch sees one, else two CPU worker processes")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive, video")

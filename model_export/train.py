@@ -63,9 +63,9 @@ QUICK = Recipe(pool_size=12, rig_steps=150, encoder_steps=120, width=32, encoder
 
 
 class TorchMesh:
-    """A pool mesh's tensors, converted once."""
+    """A pool mesh's tensors, converted once, on the training device."""
 
-    def __init__(self, m: dataset.PoolMesh):
+    def __init__(self, m: dataset.PoolMesh, device: str = "cpu"):
         p = m.prepared
         self.x = torch.from_numpy(np.concatenate([p.verts, p.normals], 1).astype(np.float32))
         self.ops = SpectralOps(torch.from_numpy(p.ops.mass.astype(np.float32)),
@@ -78,6 +78,10 @@ class TorchMesh:
         self.deltas = torch.from_numpy(m.deltas).transpose(0, 1).contiguous()  # (M,53,3)
         self.labels = torch.from_numpy(m.labels.astype(np.int64))
         self.id_coeffs = torch.from_numpy(m.id_coeffs)
+        for name in ("x", "verts", "faces", "edges", "deltas", "labels", "id_coeffs"):   # no-op on the CPU
+            setattr(self, name, getattr(self, name).to(device))
+        for name in ("mass", "evals", "evecs", "grads"):
+            setattr(self.ops, name, getattr(self.ops, name).to(device))
 
 
 def _schedule(step: int, total: int, lr: float) -> float:
@@ -126,7 +130,7 @@ def _fmt(parts: dict) -> str:
 
 
 def train_model(name: str, model: torch.nn.Module, loss_fn, pool: list[TorchMesh], steps: int,
-                r: Recipe, seed: int, log=print) -> dict:
+                r: Recipe, seed: int, log=print, device: str = "cpu") -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=1e-4)
@@ -136,7 +140,7 @@ def train_model(name: str, model: torch.nn.Module, loss_fn, pool: list[TorchMesh
         for group in opt.param_groups:
             group["lr"] = _schedule(step, steps, r.lr)
         m = pool[rng.integers(len(pool))]
-        code = torch.from_numpy(dataset.random_code(rng))
+        code = torch.from_numpy(dataset.random_code(rng)).to(device)
         loss, parts = loss_fn(model, m, code, r)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -168,8 +172,26 @@ def build_models(r: Recipe, n_regions: int):
     return rig, ablation, encoder
 
 
+def train_jobs(jobs: list[str], pool_np, r: Recipe, n_regions: int, out: Path, t_start: float,
+               device: str = "cpu") -> None:
+    """Train the named models one after the other on ``device``; each state is saved to
+    ``out/.<job>.pt`` (on the CPU) for the parent to export."""
+    log = lambda msg: print(f"[train {time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)  # noqa: E731
+    pool = [TorchMesh(m, device) for m in pool_np]
+    models = dict(zip(("rig", "rig_global", "encoder"), build_models(r, n_regions)))
+    for job in jobs:
+        model = models[job].to(device)
+        if job == "encoder":
+            stats = train_model(job, model, encoder_loss, pool, r.encoder_steps, r, r.seed + 1, log, device)
+        else:
+            stats = train_model(job, model, rig_loss, pool, r.rig_steps, r, r.seed, log, device)
+        stats["device"] = device
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"state": state, "stats": stats}, out / f".{job}.pt")
+
+
 def _worker(jobs: list[str], pool_np, r: Recipe, n_regions: int, out: Path, t_start: float) -> None:
-    """Train some of the models in this (forked) process, single-threaded.
+    """Train some of the models in this (forked) process, single-threaded, on the CPU.
 
     One thread per process, two processes: on a 2-core machine this is ~3x faster
     than one process with two threads (small matrices make OpenMP threads wait on
@@ -177,16 +199,16 @@ def _worker(jobs: list[str], pool_np, r: Recipe, n_regions: int, out: Path, t_st
     """
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
-    log = lambda msg: print(f"[train {time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)  # noqa: E731
-    pool = [TorchMesh(m) for m in pool_np]
-    models = dict(zip(("rig", "rig_global", "encoder"), build_models(r, n_regions)))
-    for job in jobs:
-        model = models[job]
-        if job == "encoder":
-            stats = train_model(job, model, encoder_loss, pool, r.encoder_steps, r, r.seed + 1, log)
-        else:
-            stats = train_model(job, model, rig_loss, pool, r.rig_steps, r, r.seed, log)
-        torch.save({"state": model.state_dict(), "stats": stats}, out / f".{job}.pt")
+    train_jobs(jobs, pool_np, r, n_regions, out, t_start, "cpu")
+
+
+def pick_device(choice: str) -> str:
+    """``auto``: CUDA when torch sees a GPU, else the CPU."""
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA GPU on this machine")
+    return choice
 
 
 def _pool_entry(args):
@@ -210,10 +232,28 @@ def build_pool_parallel(r: Recipe, ict, labels, log, processes: int = 2) -> list
     return pool
 
 
+def _train_on_cpu_workers(pool_np, r: Recipe, n_regions: int, out: Path, t_start: float) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    # The localized rig is the slowest; the ablation and the encoder share the other core.
+    workers = [ctx.Process(target=_worker, args=(jobs, pool_np, r, n_regions, out, t_start))
+               for jobs in (["rig"], ["rig_global", "encoder"])]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+        if w.exitcode != 0:
+            raise SystemExit(f"a training worker failed (exit {w.exitcode})")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2-minute smoke run")
     parser.add_argument("--out", default="", help="where the .onnx files and model cards go")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto (default): the GPU when torch sees one, all three models in this process; "
+                             "else two single-threaded CPU worker processes")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a recipe field (experiments; shipped models use the defaults)")
     args = parser.parse_args(argv)
@@ -238,18 +278,13 @@ def main(argv=None) -> None:
     log(f"pool: {len(pool_np)} meshes, {min(p.prepared.n for p in pool_np)}-"
         f"{max(p.prepared.n for p in pool_np)} vertices")
 
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork")
-    # The localized rig is the slowest; the ablation and the encoder share the other core.
-    workers = [ctx.Process(target=_worker, args=(jobs, pool_np, r, n_regions, out, t_start))
-               for jobs in (["rig"], ["rig_global", "encoder"])]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-        if w.exitcode != 0:
-            raise SystemExit(f"a training worker failed (exit {w.exitcode})")
+    device = pick_device(args.device)
+    log(f"device: {device}")
+    if device == "cpu":
+        _train_on_cpu_workers(pool_np, r, n_regions, out, t_start)
+    else:
+        # One GPU: the three models in turn, in this process (CUDA and fork do not mix).
+        train_jobs(["rig", "rig_global", "encoder"], pool_np, r, n_regions, out, t_start, device)
 
     rig, ablation, encoder = build_models(r, n_regions)
     report = {"recipe": asdict(r)}

@@ -85,7 +85,8 @@ class RigNet(nn.Module):
 
     def localization(self, region_weights: torch.Tensor) -> torch.Tensor:
         if not self.localized:
-            return torch.ones(region_weights.shape[0], N_FACS, dtype=region_weights.dtype)
+            return torch.ones(region_weights.shape[0], N_FACS, dtype=region_weights.dtype,
+                              device=region_weights.device)
         return self.localizer(region_weights)
 
     def shape_deltas(self, x: torch.Tensor, ops: SpectralOps):

@@ -170,3 +170,17 @@ def scene_state() -> dict:
             "actions": sorted(a.name for a in bpy.data.actions),
             "range": (scene.frame_start, scene.frame_end),
             "source": scene.facsimile_drive.source.name if scene.facsimile_drive.source else None}
+
+
+def run_then_undo(operator, label: str) -> None:
+    """Run ``operator()`` (it must finish) as the UI would, then undo it once.
+
+    Background Blender keeps no undo history unless asked; the two pushes are what the
+    UI does around an operator with UNDO in its options.
+    """
+    window = bpy.context.window_manager.windows[0]
+    with bpy.context.temp_override(window=window):
+        bpy.ops.ed.undo_push(message=f"before {label}")
+        assert operator() == {"FINISHED"}
+        bpy.ops.ed.undo_push(message=label)
+        assert bpy.ops.ed.undo() == {"FINISHED"}

@@ -9,7 +9,7 @@ import pytest
 from blender_addon.core import arkit
 from blender_addon.core.takes import Take, write_facecap_txt, write_llf_csv
 from blender_addon.drive import animation, bake, fold, sources, takeio
-from blender_helpers import (evaluated_coords, facecap_performer, key_deltas, monkey_head,
+from blender_helpers import (evaluated_coords, run_then_undo, facecap_performer, key_deltas, monkey_head,
                              scene_state, select_only)
 
 JAW = arkit.ARKIT_INDEX["jawOpen"]
@@ -347,12 +347,7 @@ def test_one_undo_restores_a_bake(addon, tmp_path):
     name = obj.name
     assert {"REGISTER", "UNDO"} <= bpy.types.FACSIMILE_OT_bake.bl_options
     select_only(obj)
-    window = bpy.context.window_manager.windows[0]
-    with bpy.context.temp_override(window=window):
-        bpy.ops.ed.undo_push(message="before bake")
-        assert bpy.ops.facsimile.bake() == {"FINISHED"}
-        bpy.ops.ed.undo_push(message="Bake")
-        assert bpy.ops.ed.undo() == {"FINISHED"}
+    run_then_undo(bpy.ops.facsimile.bake, "Bake")
     assert bpy.data.objects[name].data.shape_keys.animation_data is None
 
 

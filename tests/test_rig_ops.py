@@ -10,7 +10,7 @@ import pytest
 from blender_addon.core import arkit
 from blender_addon.core.regions import REGION_NAMES
 from blender_addon.rig import opsdata
-from blender_helpers import (assert_same, base_coords, facecap_object, group_weights, key_deltas,
+from blender_helpers import (assert_same, run_then_undo, base_coords, facecap_object, group_weights, key_deltas,
                              mesh_object, mirror_vertices, snapshot, top_vertices)
 
 ARKIT = list(arkit.ARKIT_52)
@@ -251,14 +251,7 @@ def test_one_undo_restores_everything(addon):
     obj.vertex_groups.new(name="MyPaint").add([0], 1.0, "REPLACE")
     assert {"REGISTER", "UNDO"} <= bpy.types.FACSIMILE_OT_rig.bl_options
     before = snapshot(obj)
-    window = bpy.context.window_manager.windows[0]
-    with bpy.context.temp_override(window=window):
-        # Background Blender keeps no undo history unless asked; these two pushes are what
-        # the UI does around an operator with UNDO in its options.
-        bpy.ops.ed.undo_push(message="before rig")
-        assert bpy.ops.facsimile.rig() == {"FINISHED"}
-        bpy.ops.ed.undo_push(message="Rig Face")
-        assert bpy.ops.ed.undo() == {"FINISHED"}
+    run_then_undo(bpy.ops.facsimile.rig, "Rig Face")
     assert_same(before, snapshot(bpy.data.objects[name]))  # undo reloads data: look it up again
 
 

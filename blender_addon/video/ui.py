@@ -4,14 +4,12 @@
 import bpy
 
 from ..core.video import decode
+from ..sidebar import SidebarPanel
 
 
-class FACSIMILE_PT_video(bpy.types.Panel):
+class FACSIMILE_PT_video(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_video"
     bl_label = "Video"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Facsimile"
 
     def draw(self, context):
         layout = self.layout

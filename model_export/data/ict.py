@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blender_addon.core.mesh import connected_components
 from model_export.data.ict_convert import NPZ_NAME, convert_facexmodel, download_ict
 
 __all__ = [
@@ -245,8 +246,6 @@ def load_ict_with_mouth(path: str | Path | None = None) -> ICTHeadWithMouth:
         part = np.full(len(region), -1, np.int8)
         teeth = region == index["teeth"]
         # A tooth is one loose part: lower when ICT's jawOpen moves any of it.
-        from blender_addon.core.mesh import connected_components
-
         comp = connected_components(len(region), faces)
         lower = np.isin(comp, np.unique(comp[teeth & moved]))
         part[teeth & ~lower] = MOUTH_PARTS.index("upper_teeth")

@@ -96,7 +96,7 @@ def bench_one(target: int, provider: str) -> dict:
     txn.write_region_groups(result.region_weights)
     txn.ensure_basis()
     for name, delta in result.named_deltas("ARKIT"):
-        txn.write_shape_key(name, arrays.basis_local + opsdata.world_to_local_vectors(delta, arrays.matrix), False)
+        txn.write_shape_key(name, opsdata.shape_key_coords(arrays, delta), False)
     obj.data.update()
     t["writes"] = time.perf_counter() - t0
     t["total"] = sum(t[k] for k in ("read", "proxy", "inference", "transfer", "writes"))

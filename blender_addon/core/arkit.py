@@ -148,6 +148,11 @@ def _ict_names_of(arkit_name: str) -> tuple[str, ...]:
     return (f"{sided[0]}_{sided[1]}",) if sided else (arkit_name,)
 
 
+def ict_indices_of(arkit_name: str) -> tuple[int, ...]:
+    """Indices into ICT_53 of the shapes one ARKit channel sums (see :func:`ict_shapes_to_arkit`)."""
+    return tuple(ICT_INDEX[ict] for ict in _ict_names_of(arkit_name))
+
+
 def arkit_to_ict_matrix() -> np.ndarray:
     """(53, 52) matrix A with ``w_ict = A @ w_arkit``.
 

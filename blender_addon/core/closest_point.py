@@ -19,8 +19,14 @@ import itertools
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .parallel import map_chunks
+
 # Query points handled per vectorized batch (bounds temporary memory to ~100 MB).
 _CHUNK = 65536
+# Points per batch of the ring search: ~8 candidate faces each, and batches of this
+# size stay in cache (measured 0.59 s -> 0.43 s against 65536 for 140k points); the
+# batches run on all cores (:mod:`.parallel`).
+_RING_CHUNK = 16384
 # Candidates fetched per point by the bounded k-nearest query; points with more in reach
 # retry with 4x as many, then fall back to a ragged ball search.
 _KNN = 12
@@ -45,7 +51,7 @@ class _TriangleTable:
     then handled by their edges alone; zero-length edges by their end points.
     """
 
-    def __init__(self, corners: np.ndarray):
+    def __init__(self, corners: np.ndarray, dtype=np.float64):
         a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
         ab, ac, bc = b - a, c - a, c - b
         d00, d01, d11 = (ab * ab).sum(1), (ab * ac).sum(1), (ac * ac).sum(1)
@@ -61,11 +67,12 @@ class _TriangleTable:
             return np.divide(e, len2[:, None], out=np.zeros_like(e), where=len2[:, None] > 0)
 
         u_bc = unit_projector(bc, bc2)
-        self.a = a
+        self.a = a.astype(dtype)
         self.vectors = np.stack([normal, (d11[:, None] * ab - d01[:, None] * ac) * inv_det,
                                  (d00[:, None] * ac - d01[:, None] * ab) * inv_det,
-                                 unit_projector(ab, d00), unit_projector(ac, d11), u_bc], axis=1)
-        self.scalars = np.stack([d00, d11, bc2, (ab * u_bc).sum(1), ok], axis=1)
+                                 unit_projector(ab, d00), unit_projector(ac, d11), u_bc],
+                                axis=1).astype(dtype)
+        self.scalars = np.stack([d00, d11, bc2, (ab * u_bc).sum(1), ok], axis=1).astype(dtype)
 
     def closest(self, p: np.ndarray, tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Squared distance (M,) and barycentrics (M,3) of the closest point on triangle
@@ -92,7 +99,7 @@ class _TriangleTable:
         use_bc = ~use_ab & ~use_ac
         d2 = np.where(inside, plane * plane, np.minimum(np.minimum(e_ab, e_ac), e_bc))
 
-        bary = np.empty((len(p), 3))
+        bary = np.empty((len(p), 3), p.dtype)
         bary[:, 1] = np.where(inside, bv, np.where(use_ab, t_ab, np.where(use_bc, 1 - t_bc, 0)))
         bary[:, 2] = np.where(inside, bw, np.where(use_ac, t_ac, np.where(use_bc, t_bc, 0)))
         bary[:, 0] = np.where(use_bc & ~inside, 0.0, 1.0 - bary[:, 1] - bary[:, 2])
@@ -274,30 +281,36 @@ def closest_point_near_vertex(points, verts, faces, anchor,
     anchors every original vertex at the proxy vertex its own cluster became, so a
     vertex of the upper lip lands on the upper lip even where the lower lip is closer,
     and never on another loose part. Points whose anchor is -1 or has no faces get the
-    exact global search. Same outputs as :func:`closest_point_barycentric`.
+    exact global search. Same outputs as :func:`closest_point_barycentric`, with float32
+    barycentrics.
     """
-    p_all = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    # float32: ~1.5x faster than float64 and exact to ~1e-6 of the mesh size, far below
+    # anything a carried value can show; the search stays exact in its own precision.
+    p_all = np.asarray(points, dtype=np.float32).reshape(-1, 3)
     v = np.asarray(verts, dtype=np.float64).reshape(-1, 3)
     f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     anchor = np.asarray(anchor, dtype=np.int64).ravel().copy()
-    table = _TriangleTable(v[f])
+    table = _TriangleTable(v[f], np.float32)
     incident = np.argsort(f.ravel(), kind="stable") // 3   # faces grouped by vertex
     counts = np.bincount(f.ravel(), minlength=len(v))
     starts = np.cumsum(counts) - counts
 
     face_index = np.zeros(len(p_all), dtype=np.int64)
-    bary = np.zeros((len(p_all), 3))
-    dist2 = np.full(len(p_all), np.inf)
+    bary = np.zeros((len(p_all), 3), np.float32)
+    dist2 = np.full(len(p_all), np.inf, np.float32)
     has_ring = (anchor >= 0) & (counts[np.maximum(anchor, 0)] > 0)
+
+    def search(rows):                                # rows of other chunks are not touched
+        n = counts[anchor[rows]]
+        owner = np.repeat(rows, n)
+        if owner.size:
+            offset = np.arange(owner.size) - np.repeat(np.cumsum(n) - n, n)
+            cand = incident[starts[anchor[owner]] + offset]
+            _update(owner, cand, p_all[owner], table, face_index, dist2, bary)
+
     active = np.flatnonzero(has_ring)
     for _ in range(max_steps + 1):
-        for chunk in np.array_split(active, max(1, -(-active.size // _CHUNK))):
-            n = counts[anchor[chunk]]
-            owner = np.repeat(chunk, n)
-            if owner.size:
-                offset = np.arange(owner.size) - np.repeat(np.cumsum(n) - n, n)
-                cand = incident[starts[anchor[owner]] + offset]
-                _update(owner, cand, p_all[owner], table, face_index, dist2, bary)
+        map_chunks(search, np.array_split(active, max(1, -(-active.size // _RING_CHUNK))))
         nearest_corner = f[face_index[active], np.argmax(bary[active], axis=1)]
         moved = nearest_corner != anchor[active]
         active = active[moved]

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import arkit, inference, parts
+from . import arkit, inference, parallel, parts
 
 if TYPE_CHECKING:
+    import scipy.sparse
+
     from . import features
     from . import mesh as meshlib
 
@@ -51,16 +53,27 @@ class RigResult:
     provider: str                       # execution provider actually used
     timings: dict = field(default_factory=dict)
 
+    def arkit_delta(self, name: str) -> np.ndarray:
+        """(V,3) one ARKit shape: its ICT shape (a view), the sum of two for the split
+        ones, zeros for tongueOut."""
+        idx = arkit.ict_indices_of(name)
+        if not idx:
+            return np.zeros(self.ict_deltas.shape[1:], self.ict_deltas.dtype)
+        out = self.ict_deltas[idx[0]]
+        for i in idx[1:]:
+            out = out + self.ict_deltas[i]
+        return out
+
     def arkit_deltas(self) -> np.ndarray:
         """(52,V,3) in ARKit order: split ICT halves summed, tongueOut still."""
-        return arkit.ict_shapes_to_arkit(self.ict_deltas)
+        return np.stack([self.arkit_delta(name) for name in arkit.ARKIT_52])
 
-    def named_deltas(self, style: str = "ARKIT") -> list[tuple[str, np.ndarray]]:
-        """(name, (V,3) deltas) pairs in the naming style asked for ('ARKIT', 'ARKIT_LR', 'ICT53')."""
+    def named_deltas(self, style: str = "ARKIT"):
+        """(name, (V,3) deltas) pairs, one shape at a time, in the naming style asked for
+        ('ARKIT', 'ARKIT_LR', 'ICT53')."""
         if style == "ICT53":
-            return list(zip(arkit.ICT_53, self.ict_deltas))
-        deltas = self.arkit_deltas()
-        return [(arkit.to_style(name, style)[0], deltas[i]) for i, name in enumerate(arkit.ARKIT_52)]
+            return zip(arkit.ICT_53, self.ict_deltas)
+        return ((arkit.to_style(name, style)[0], self.arkit_delta(name)) for name in arkit.ARKIT_52)
 
 
 @dataclass
@@ -68,15 +81,19 @@ class PreparedHead:
     """Everything that depends on the neutral only (reused by later localizations)."""
 
     skin: np.ndarray                    # (V,) bool
-    skin_canonical: np.ndarray          # (S,3) skin vertices in the canonical frame
-    skin_faces: np.ndarray              # (F,3) indices into the skin vertices
-    part_labels: np.ndarray            # (V,) component id of non-skin vertices, -1 on skin
-    verts_world: np.ndarray            # (V,3)
+    part_labels: np.ndarray             # (V,) loose part (seams welded) of non-skin vertices, -1 on skin
+    verts_world: np.ndarray             # (V,3)
     norm: meshlib.Normalization
-    proxy: meshlib.Proxy
+    proxy: meshlib.Proxy                # locates every skin vertex (in vertex order) on the proxy
+    carry: scipy.sparse.csr_matrix      # (V,P) proxy values -> every vertex (rows off the skin empty)
     prepared: features.PreparedMesh
     n_verts: int
     _nearest_skin: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @property
+    def skin_canonical(self) -> np.ndarray:
+        """(S,3) the skin vertices in the canonical frame."""
+        return self.norm.apply(self.verts_world[self.skin])
 
     def nearest_skin(self) -> np.ndarray:
         """(P,) for each proxy vertex, the nearest skin vertex: how per-vertex values of the
@@ -100,22 +117,29 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
         raise RigError("the mesh has no faces: Facsimile needs a surface, not a point cloud")
     if not np.isfinite(verts).all():
         raise RigError("the mesh has vertices at infinite or undefined positions")
-    skin = meshlib.find_skin(verts, faces)
-    skin_faces = _skin_faces(faces, skin)
+    # One weld and one component search serve the skin, the proxy and the loose parts.
+    head_parts = meshlib.split_parts(verts, faces)
+    skin_faces = _skin_faces(head_parts.faces, head_parts.skin)
     if len(skin_faces) < 2:
         raise RigError("no connected surface large enough to be a head was found")
-    skin_verts = verts[skin]
+    skin_welded = np.flatnonzero(head_parts.skin)
+    skin_verts = head_parts.verts[skin_welded]
     if np.ptp(skin_verts, axis=0).max() <= 0:
         raise RigError("the mesh has zero size")
     norm = meshlib.normalize_head(skin_verts)
-    canon = norm.apply(skin_verts)
-    proxy = meshlib.build_proxy(canon, skin_faces, max_verts=features.PROXY_MAX_VERTS)
+    proxy = meshlib.build_proxy(norm.apply(skin_verts), skin_faces,
+                                max_verts=features.PROXY_MAX_VERTS, welded=True)
+    # Original skin vertex -> its welded skin vertex, which the proxy locates.
+    skin = head_parts.skin_of_original
+    position = np.empty(len(head_parts.skin), np.int64)
+    position[skin_welded] = np.arange(len(skin_welded))
+    proxy = proxy.take(position[head_parts.vertex_map[skin]])
+    carry = proxy.carry_matrix(rows=np.flatnonzero(skin), n_rows=len(verts))
     prepared = features.prepare(proxy.verts, proxy.faces)
-    part_labels = np.where(skin, -1, meshlib.connected_components(len(verts), faces))
-    used = np.zeros(len(verts), bool)
-    used[faces.ravel()] = True
-    part_labels[~used] = -1
-    return PreparedHead(skin, canon, skin_faces, part_labels, verts, norm, proxy, prepared, len(verts))
+    used = np.zeros(len(head_parts.verts), bool)
+    used[head_parts.faces.ravel()] = True
+    part_labels = np.where(used & ~head_parts.skin, head_parts.part, -1)[head_parts.vertex_map]
+    return PreparedHead(skin, part_labels, verts, norm, proxy, carry, prepared, len(verts))
 
 
 def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",
@@ -177,20 +201,17 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     info = inference.last_session_info()
     timings["inference"] = time.perf_counter() - t_inference
     t = time.perf_counter()
-    deltas_proxy = deltas_proxy * float(strength)
-    n_skin = int(head.skin.sum())
-    carried = head.proxy.to_original(deltas_proxy.reshape(len(deltas_proxy), -1)).reshape(n_skin, 53, 3)
-    w_skin = np.clip(head.proxy.to_original(weights_proxy), 0.0, None)
-    w_skin /= np.maximum(w_skin.sum(1, keepdims=True), 1e-12)
-    ict_deltas = np.zeros((53, head.n_verts, 3), np.float32)
-    ict_deltas[:, head.skin] = head.norm.invert_vectors(carried).transpose(1, 0, 2)
-    region_weights = np.zeros((head.n_verts, len(REGION_NAMES)), np.float32)
-    region_weights[head.skin] = w_skin
-    jaw_part = _loose_parts_follow_jaw(head, deltas_proxy, ict_deltas)
+    # World units on the proxy (a scale commutes with interpolation): per vertex, only
+    # the interpolation itself is left, one sparse product filling every row at once.
+    world = (deltas_proxy * (float(strength) * head.norm.scale)).astype(np.float32)
+    deltas = parallel.sparse_dot(head.carry, world, shapes_first=True)          # (53,V,3)
+    region_weights = np.clip(parallel.sparse_dot(head.carry, weights_proxy.astype(np.float32)), 0.0, None)
+    region_weights /= np.maximum(region_weights.sum(1, keepdims=True), 1e-12)
+    jaw_part = _loose_parts_follow_jaw(head, deltas_proxy * float(strength), deltas)
     timings["transfer"] = time.perf_counter() - t
     # On the proxy: the same shape at a fraction of the cost for dense heads.
     facing = meshlib.looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
-    return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
+    return RigResult(region_weights, deltas, head.skin, jaw_part, bool(facing),
                      info.label if info else "", timings)
 
 
@@ -207,7 +228,8 @@ def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,
         anchors = parts.jaw_anchors(deltas_proxy)
         moved = parts.follow_jaw(points[follows], head.prepared.verts[anchors],
                                  deltas_proxy[anchors].transpose(1, 0, 2))
-        ict_deltas[:, loose[follows]] = head.norm.invert_vectors(moved)
+        jaw = list(parts.JAW_SHAPES)                 # follow_jaw moves nothing else
+        ict_deltas[np.ix_(jaw, loose[follows])] = head.norm.invert_vectors(moved[jaw])
         jaw_part[loose[follows]] = True
     return jaw_part
 

@@ -111,7 +111,7 @@ class _RigOperatorBase:
                 txn.ensure_basis()
                 statuses = {"added": [], "replaced": [], "skipped": []}
                 for name, delta in result.named_deltas(self.naming):
-                    co = job.arrays.basis_local + opsdata.world_to_local_vectors(delta, job.arrays.matrix)
+                    co = opsdata.shape_key_coords(job.arrays, delta)
                     statuses[txn.write_shape_key(name, co, self.existing == "REPLACE")].append(name)
                 report.append(f"{len(statuses['added'])} shape keys added")
                 if statuses["replaced"]:

@@ -28,7 +28,7 @@ groups on 50k vertices against 1/1000 steps)."""
 class MeshArrays:
     verts_world: np.ndarray     # (V,3) base mesh (Basis key if any), world space
     faces: np.ndarray           # (T,3) loop triangles (n-gons triangulated by Blender)
-    basis_local: np.ndarray     # (V,3) base mesh in object space
+    basis_local: np.ndarray     # (V,3) float32 base mesh in object space, as Blender stores it
     matrix: np.ndarray          # (4,4) object to world
 
 
@@ -41,19 +41,24 @@ def read_mesh(obj) -> MeshArrays:
         mesh.shape_keys.reference_key.points.foreach_get("co", local)
     else:
         mesh.vertices.foreach_get("co", local)
-    local = local.reshape(n, 3).astype(np.float64)
+    local = local.reshape(n, 3)
     mesh.calc_loop_triangles()
     tris = np.empty(len(mesh.loop_triangles) * 3, np.int32)
     mesh.loop_triangles.foreach_get("vertices", tris)
     matrix = np.array(obj.matrix_world, dtype=np.float64)
-    world = local @ matrix[:3, :3].T + matrix[:3, 3]
+    world = local.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
     return MeshArrays(world, tris.reshape(-1, 3).astype(np.int64), local, matrix)
 
 
-def world_to_local_vectors(deltas: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Deltas (...,3) in world space -> object space (inverse of the 3x3 part)."""
-    inv = np.linalg.inv(matrix[:3, :3])
-    return deltas @ inv.T
+def shape_key_coords(arrays: MeshArrays, deltas_world: np.ndarray) -> np.ndarray:
+    """(V,3) float32 object-space coordinates of a shape key whose world-space deltas
+    are ``deltas_world``: the basis plus the deltas through the inverse of the object's
+    3x3 part. float32 throughout, as Blender stores it (52 keys at 200k vertices: 0.17 s
+    in float64, a third of that in float32)."""
+    inv = np.linalg.inv(arrays.matrix[:3, :3]).astype(np.float32)
+    co = np.asarray(deltas_world, np.float32) @ inv.T
+    co += arrays.basis_local
+    return co
 
 
 def fx_groups(obj) -> list:
@@ -139,12 +144,12 @@ class Transaction:
                 old = np.empty(len(kb.points) * 3, np.float32)
                 kb.points.foreach_get("co", old)
                 self.replaced_keys[name] = (old, kb.value, kb.slider_min, kb.slider_max)
-            kb.points.foreach_set("co", co_local.astype(np.float32).ravel())
+            kb.points.foreach_set("co", np.ascontiguousarray(co_local, np.float32).ravel())
             status = "replaced"
         else:
             kb = self.obj.shape_key_add(name=name, from_mix=False)
             self.added_keys.append(kb.name)
-            kb.points.foreach_set("co", co_local.astype(np.float32).ravel())
+            kb.points.foreach_set("co", np.ascontiguousarray(co_local, np.float32).ravel())
             status = "added"
         kb.slider_min, kb.slider_max = 0.0, 1.0
         kb.value = 0.0   # Blender 5.0 creates keys at 1.0; a new rig must rest at neutral

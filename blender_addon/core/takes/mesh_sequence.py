@@ -77,8 +77,9 @@ class MeshSequenceEncoder:
         # Proxy vertex <- nearest skin vertex, as rig.predict carries painted weights onto it.
         self._nearest = self.head.nearest_skin()
         self._to_arkit = arkit.ict_to_arkit_matrix()
-        self.facing_ok = bool(meshlib.looks_toward_minus_y(self.head.skin_canonical,
-                                                             self.head.skin_faces))
+        # On the proxy, as rig.predict does: the same shape at a fraction of the cost.
+        self.facing_ok = bool(meshlib.looks_toward_minus_y(self.head.prepared.verts,
+                                                             self.head.prepared.faces))
 
     def expressed_proxy(self, verts_world: np.ndarray) -> np.ndarray:
         """(P,3) proxy vertices in the canonical frame, displaced as in this frame."""

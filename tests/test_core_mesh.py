@@ -154,6 +154,22 @@ def test_find_skin_picks_the_head():
     np.testing.assert_array_equal(mesh.find_skin(v, f), expected)
 
 
+def test_split_parts_welds_once_for_skin_and_parts():
+    # Teeth split at a UV seam are one loose part, not two; the skin agrees with find_skin.
+    head = split_along_equator(*synthetic_head())
+    tv, tf = split_along_equator(*uv_sphere(8, 16, radii=(0.25, 0.1, 0.05)))
+    eye = uv_sphere(10, 12, radii=(0.12,) * 3, center=(0.28, -0.62, 0.2))
+    v, f = combine(head, (tv + np.array([0, -0.6, -0.35], np.float32), tf), eye)
+    teeth = slice(len(head[0]), len(head[0]) + len(tv))
+    parts = mesh.split_parts(v, f)
+    np.testing.assert_array_equal(parts.skin_of_original, mesh.find_skin(v, f))
+    assert parts.skin_of_original[:len(head[0])].all() and not parts.skin_of_original[len(head[0]):].any()
+    assert len(np.unique(parts.part[parts.vertex_map[teeth]])) == 1
+    assert len(np.unique(mesh.connected_components(len(v), f)[teeth])) == 2   # control: unwelded, two
+    loose = parts.part[parts.vertex_map[len(head[0]):]]
+    assert len(np.unique(loose)) == 2                  # teeth and the eye
+
+
 def test_find_skin_keeps_a_large_separate_neck():
     head_v, head_f = synthetic_head()
     neck = uv_sphere(12, 24, radii=(0.35, 0.35, 0.6), center=(0, 0.1, -1.2))
@@ -296,6 +312,15 @@ def test_loop_free_subdivide():
     assert mesh.face_areas(sv, sf).sum() == pytest.approx(mesh.face_areas(v, f).sum(), rel=1e-5)
 
 
+def test_loop_free_subdivide_carries_linear_values_exactly():
+    v, f = uv_sphere(8, 10)
+    deltas = np.stack([v * 2.0 + 1.0, v[:, ::-1]])                    # (2,N,3), linear in position
+    sv, sf, sd = mesh.loop_free_subdivide(v, f, deltas, axis=1)
+    np.testing.assert_allclose(sd, np.stack([sv * 2.0 + 1.0, sv[:, ::-1]]), atol=1e-6)
+    _, _, per_vertex = mesh.loop_free_subdivide(v, f, v[:, 0])
+    np.testing.assert_allclose(per_vertex, sv[:, 0], atol=1e-6)
+
+
 def test_cluster_simplify_variants_are_clean():
     v, f = uv_sphere(60, 80)
     a_v, a_f, src = mesh.cluster_simplify(v, f, 0.2)
@@ -339,6 +364,33 @@ def test_proxy_of_a_dense_mesh():
     assert np.linalg.norm(pos - v, axis=1).max() < 0.03
     again = mesh.build_proxy(v, f, max_verts=5000)     # deterministic
     np.testing.assert_array_equal(again.faces, proxy.faces)
+
+
+def test_dense_proxy_is_clustered_twice_and_still_maps_back():
+    # Over PRECLUSTER x max_verts the cell search runs on a first clustering; the result
+    # must still fit, stay on the surface, map every vertex back and be deterministic.
+    v, f = synthetic_head(120, 140)
+    max_verts = 600
+    assert len(v) > mesh.PRECLUSTER * max_verts
+    proxy = mesh.build_proxy(v, f, max_verts=max_verts)
+    assert 0.8 * max_verts <= len(proxy.verts) <= max_verts
+    err = np.linalg.norm(proxy.to_original(proxy.verts) - v, axis=1)
+    edge = np.sqrt(mesh.face_areas(proxy.verts, proxy.faces).mean() * 2)
+    assert err.max() < 0.5 * edge and np.median(err) < 0.05 * edge
+    np.testing.assert_array_equal(mesh.build_proxy(v, f, max_verts=max_verts).face_index, proxy.face_index)
+
+
+def test_carry_matrix_is_to_original():
+    v, f = uv_sphere(60, 70)
+    proxy = mesh.build_proxy(v, f, max_verts=800)
+    values = np.random.default_rng(0).normal(size=(len(proxy.verts), 7)).astype(np.float32)
+    np.testing.assert_allclose(proxy.carry_matrix() @ values, proxy.to_original(values), atol=1e-5)
+    # Placed at given rows of a larger matrix: those rows carry, the others stay empty.
+    rows = np.sort(np.random.default_rng(1).choice(len(v) + 500, len(v), replace=False))
+    placed = proxy.carry_matrix(rows=rows, n_rows=len(v) + 500) @ values
+    np.testing.assert_allclose(placed[rows], proxy.to_original(values), atol=1e-5)
+    others = np.setdiff1d(np.arange(len(v) + 500), rows)
+    assert not placed[others].any()
 
 
 def test_proxy_of_a_small_mesh_is_the_welded_mesh():

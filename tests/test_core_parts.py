@@ -92,3 +92,15 @@ def test_ict_teeth_move_like_icts_own(ict_path):
         r = evaluate.evaluate_mouth(head)["facsimile"]
         assert r["upper_teeth"] == 0.0 and r["eyeballs"] == 0.0, head.name
         assert r["lower_teeth"] < 6.0, (head.name, r)
+
+
+def test_big_parts_vote_with_a_sample():
+    # A part larger than VOTE_SAMPLE votes with an even sample of its points; smaller ones
+    # with all of them.
+    comp = np.repeat([0, 1, 2], [5000, 300, parts.VOTE_SAMPLE])
+    sample = parts._vote_sample(comp, np.bincount(comp))
+    per_part = np.bincount(comp[sample])
+    assert per_part[0] <= parts.VOTE_SAMPLE and per_part[0] >= parts.VOTE_SAMPLE // 2
+    assert per_part[1] == 300 and per_part[2] == parts.VOTE_SAMPLE
+    spread = np.flatnonzero(comp[sample] == 0)
+    assert sample[spread].max() > 4900                 # reaches the end of the part, not just its start

@@ -200,6 +200,15 @@ class HeadParts:
         """(N,) bool: the skin mask on the original vertices."""
         return self.skin[self.vertex_map]
 
+    def skin_mesh(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The skin on its own: ``(verts (S,3), faces (F,3) into them, index (S,))`` with
+        ``index`` the welded vertex each skin vertex is."""
+        index = np.flatnonzero(self.skin)
+        remap = np.full(len(self.skin), -1, np.int64)
+        remap[index] = np.arange(len(index))
+        faces = remap[self.faces]
+        return self.verts[index], faces[(faces >= 0).all(axis=1)], index
+
 
 def split_parts(verts, faces, min_area_ratio: float = 0.1, bbox_margin: float = 0.01) -> HeadParts:
     """Weld a head, label its loose parts and find its skin (rule: :func:`find_skin`)."""

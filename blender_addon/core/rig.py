@@ -119,11 +119,9 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
         raise RigError("the mesh has vertices at infinite or undefined positions")
     # One weld and one component search serve the skin, the proxy and the loose parts.
     head_parts = meshlib.split_parts(verts, faces)
-    skin_faces = _skin_faces(head_parts.faces, head_parts.skin)
+    skin_verts, skin_faces, skin_welded = head_parts.skin_mesh()
     if len(skin_faces) < 2:
         raise RigError("no connected surface large enough to be a head was found")
-    skin_welded = np.flatnonzero(head_parts.skin)
-    skin_verts = head_parts.verts[skin_welded]
     if np.ptp(skin_verts, axis=0).max() <= 0:
         raise RigError("the mesh has zero size")
     norm = meshlib.normalize_head(skin_verts)
@@ -204,14 +202,14 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     # World units on the proxy (a scale commutes with interpolation): per vertex, only
     # the interpolation itself is left, one sparse product filling every row at once.
     world = (deltas_proxy * (float(strength) * head.norm.scale)).astype(np.float32)
-    deltas = parallel.sparse_dot(head.carry, world, shapes_first=True)          # (53,V,3)
+    ict_deltas = parallel.sparse_dot(head.carry, world, shapes_first=True)          # (53,V,3)
     region_weights = np.clip(parallel.sparse_dot(head.carry, weights_proxy.astype(np.float32)), 0.0, None)
     region_weights /= np.maximum(region_weights.sum(1, keepdims=True), 1e-12)
-    jaw_part = _loose_parts_follow_jaw(head, deltas_proxy * float(strength), deltas)
+    jaw_part = _loose_parts_follow_jaw(head, deltas_proxy * float(strength), ict_deltas)
     timings["transfer"] = time.perf_counter() - t
     # On the proxy: the same shape at a fraction of the cost for dense heads.
     facing = meshlib.looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
-    return RigResult(region_weights, deltas, head.skin, jaw_part, bool(facing),
+    return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
                      info.label if info else "", timings)
 
 
@@ -232,11 +230,3 @@ def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,
         ict_deltas[np.ix_(jaw, loose[follows])] = head.norm.invert_vectors(moved[jaw])
         jaw_part[loose[follows]] = True
     return jaw_part
-
-
-def _skin_faces(faces: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    idx = np.flatnonzero(skin)
-    remap = -np.ones(len(skin), np.int64)
-    remap[idx] = np.arange(len(idx))
-    f = remap[np.asarray(faces, np.int64)]
-    return f[(f >= 0).all(axis=1)]

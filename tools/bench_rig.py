@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 SIZES = (6_000, 50_000, 200_000)
 NO_PROXY_SIZE = 50_000    # the networks on every vertex: minutes at 200k
+REPEATS = 3
 
 
 def _head(target: int):
@@ -91,7 +92,9 @@ def bench_one(target: int, provider: str) -> dict:
     arrays = opsdata.read_mesh(obj)
     t["read"] = time.perf_counter() - t0
     core_rig.predict(arrays.verts_world, arrays.faces, provider=provider)      # warm the session cache
-    result = core_rig.predict(arrays.verts_world, arrays.faces, provider=provider)
+    # Best of REPEATS: a shared or virtual machine's hiccups are not the code's cost.
+    result = min((core_rig.predict(arrays.verts_world, arrays.faces, provider=provider) for _ in range(REPEATS)),
+                 key=lambda r: sum(r.timings.values()))
     t.update(result.timings)
     t0 = time.perf_counter()
     txn = opsdata.Transaction(obj)

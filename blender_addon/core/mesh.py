@@ -498,8 +498,14 @@ def _simplify(v, f, cell_size, offset, rotation, split_disconnected, representat
     mean = np.stack([np.bincount(lab, weights=v[used, d], minlength=n) for d in range(3)],
                     axis=1) / np.maximum(count, 1)[:, None]
     dist = ((v[used] - mean[lab]) ** 2).sum(axis=1)
-    order = np.lexsort((used, dist, lab))             # per cluster: nearest first
-    source = used[order[np.searchsorted(lab[order], np.arange(n))]]
+    # Per cluster, the first (lowest-index) vertex at the smallest distance: clusters in
+    # a stable order, then a segmented minimum (half the cost of a three-key lexsort).
+    order = np.argsort(lab, kind="stable")
+    starts = np.cumsum(count) - count
+    sorted_dist = dist[order]
+    at_min = np.flatnonzero(sorted_dist == np.repeat(np.minimum.reduceat(sorted_dist, starts), count))
+    cluster = lab[order[at_min]]
+    source = used[order[at_min[np.r_[True, cluster[1:] != cluster[:-1]]]]]
     new_verts = v[source] if representative == "nearest" else mean
 
     new_faces, _ = clean_faces(labels[f])

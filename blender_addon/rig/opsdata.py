@@ -109,21 +109,22 @@ class Transaction:
 
     def write_region_groups(self, weights: np.ndarray) -> list[str]:
         q = np.round(np.clip(weights, 0.0, 1.0) * WEIGHT_STEPS).astype(np.int32)
-        names = []
-        for r, region in enumerate(REGION_NAMES):
-            name = group_name(region)
-            vg = self.obj.vertex_groups.new(name=name)
+        groups = []
+        for region in REGION_NAMES:
+            vg = self.obj.vertex_groups.new(name=group_name(region))
             self.added_groups.append(vg.name)
-            column = q[:, r]
-            nz = np.flatnonzero(column)
-            if len(nz):
-                values = column[nz]
-                order = np.argsort(values, kind="stable")
-                splits = np.flatnonzero(np.diff(values[order])) + 1
-                for chunk in np.split(nz[order], splits):
-                    vg.add(chunk.tolist(), float(column[chunk[0]]) / WEIGHT_STEPS, "REPLACE")
-            names.append(vg.name)
-        return names
+            groups.append(vg)
+        # All (vertex, region) pairs at once, sorted by region then weight: one add per
+        # run of equal weights (one pass over the array instead of one per region).
+        rows, cols = np.nonzero(q)
+        key = cols * (WEIGHT_STEPS + 1) + q[rows, cols]
+        order = np.argsort(key, kind="stable")
+        rows, key = rows[order], key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        for start, end in zip(starts, np.r_[starts[1:], len(key)]):
+            region, step = divmod(int(key[start]), WEIGHT_STEPS + 1)
+            groups[region].add(rows[start:end].tolist(), step / WEIGHT_STEPS, "REPLACE")
+        return [vg.name for vg in groups]
 
     # ---- shape keys
 

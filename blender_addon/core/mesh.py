@@ -547,19 +547,15 @@ class Proxy:
         barycentric weights of each located vertex. With ``rows`` (the row of each located
         vertex) and ``n_rows``, an (n_rows, M) matrix whose other rows are empty: one
         product then fills a whole head, zeros where nothing was located."""
-        n = len(self.face_index)
-        cols = np.asarray(self.faces, np.int64)[self.face_index]
+        cols, bary = np.asarray(self.faces, np.int64)[self.face_index], self.bary
         if rows is None:
-            indptr = np.arange(0, 3 * n + 1, 3)
-            n_rows = n
-        else:
-            per_row = np.zeros(n_rows, np.int64)
-            per_row[rows] = 3
-            indptr = np.concatenate([[0], np.cumsum(per_row)])
-            order = np.argsort(rows, kind="stable")     # CSR wants the rows in order
-            cols, bary = cols[order], self.bary[order]
-        data = (self.bary if rows is None else bary).astype(np.float32).ravel()
-        return scipy.sparse.csr_matrix((data, cols.ravel(), indptr), shape=(n_rows, len(self.verts)))
+            rows, n_rows = np.arange(len(cols)), len(cols)
+        order = np.argsort(rows, kind="stable")         # CSR wants the rows in order
+        per_row = np.zeros(n_rows, np.int64)
+        per_row[rows] = 3
+        indptr = np.concatenate([[0], np.cumsum(per_row)])
+        return scipy.sparse.csr_matrix((bary[order].astype(np.float32).ravel(), cols[order].ravel(), indptr),
+                                       shape=(n_rows, len(self.verts)))
 
     def take(self, index) -> "Proxy":
         """The same proxy, locating only the original vertices ``index`` (in that order)."""
@@ -639,9 +635,12 @@ def _cell_size_for(v, f, used, max_verts, frac):
     at is lowered by the excess and the search runs again (once, nearly always).
     """
     pts = v[used]
+    counted = {}                                      # the searches revisit cell sizes
 
     def cells(h):
-        return np.unique(_cell_keys(pts, h, frac * h, None)).size
+        if h not in counted:
+            counted[h] = np.unique(_cell_keys(pts, h, frac * h, None)).size
+        return counted[h]
 
     # A surface of area A sampled every h has about A / h^2 vertices.
     h = np.sqrt(_surface_area(v, f) / max_verts)

@@ -84,7 +84,6 @@ class PreparedHead:
     part_labels: np.ndarray             # (V,) loose part (seams welded) of non-skin vertices, -1 on skin
     verts_world: np.ndarray             # (V,3)
     norm: meshlib.Normalization
-    proxy: meshlib.Proxy                # locates every skin vertex (in vertex order) on the proxy
     carry: scipy.sparse.csr_matrix      # (V,P) proxy values -> every vertex (rows off the skin empty)
     prepared: features.PreparedMesh
     n_verts: int
@@ -137,7 +136,7 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     used = np.zeros(len(head_parts.verts), bool)
     used[head_parts.faces.ravel()] = True
     part_labels = np.where(used & ~head_parts.skin, head_parts.part, -1)[head_parts.vertex_map]
-    return PreparedHead(skin, part_labels, verts, norm, proxy, carry, prepared, len(verts))
+    return PreparedHead(skin, part_labels, verts, norm, carry, prepared, len(verts))
 
 
 def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",

@@ -7,7 +7,7 @@ Runtime runs inside the project's virtual environment (``.venv``), which
 ``setup`` creates and every other command creates on demand.
 
     python build.py demo        # set up, rig a default head and bake a performance
-    python build.py test        # set up, run the test-suite in real Blender (bpy)
+    python build.py test        # set up, test the built zip installed in Blender 4.2 and 5.0
 """
 
 from __future__ import annotations
@@ -110,15 +110,104 @@ def cmd_setup(_args=None) -> None:
 
 # --------------------------------------------------------------------------- commands
 
+def _blender_series(args) -> list[str]:
+    from tools import blender_envs
+
+    wanted = args.blender or os.environ.get("FACSIMILE_BLENDER", "").split(",")
+    wanted = [s.strip() for s in wanted if s.strip()] or list(blender_envs.DEFAULT_SERIES)
+    unknown = [s for s in wanted if s not in blender_envs.BPY_VERSIONS]
+    if unknown:
+        sys.exit(f"[build] unknown Blender series {unknown}; known: {sorted(blender_envs.BPY_VERSIONS)}")
+    return wanted
+
+
+def _test_zip() -> Path:
+    """The Linux zip, built exactly as `build.py extension` builds it (this machine is linux-x64)."""
+    out = ROOT / "build" / "test-dist"
+    if in_venv(["-m", "tools.extension", "--out", out, "--platform", "linux-x64"]) != 0:
+        sys.exit("[build] building the extension failed")
+    return next(out.glob("facsimile-*-linux_x64.zip"))
+
+
+def _junit_counts(xml: Path) -> dict:
+    import xml.etree.ElementTree as ET
+
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    if xml.exists():
+        for suite in ET.parse(xml).getroot().iter("testsuite"):
+            for key in counts:
+                counts[key] += int(suite.get(key, 0))
+    return counts
+
+
+def _split_targets(pytest_args: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Pytest paths for the Blender suite, paths for the development suite, and shared options."""
+    blender, dev, options = [], [], []
+    for arg in pytest_args:
+        if arg.startswith("-") or not (ROOT / arg.split("::")[0]).exists():
+            options.append(arg)
+        elif Path(arg).parts[:2] == ("tests", "blender"):
+            blender.append(arg)
+        else:
+            dev.append(arg)
+    if not blender and not dev:
+        blender, dev = ["tests/blender"], ["tests/core", "tests/training"]
+    return blender, dev, options
+
+
 def cmd_test(args) -> None:
+    """The Blender suite in a clean Blender of every promised version (the built zip installed
+    as an artist installs it), and the core and training suites in the development venv."""
+    from tools import blender_envs
+
     cmd_setup()
-    pytest_args = args.pytest_args or ["tests"]
-    sys.exit(in_venv(["-m", "pytest", *pytest_args]))
+    blender_paths, dev_paths, options = _split_targets(args.pytest_args)
+    results = ROOT / "build" / "test-results"
+    results.mkdir(parents=True, exist_ok=True)
+    runs = []
+    if dev_paths:
+        xml = results / "dev.xml"
+        log(f"development venv: {' '.join(dev_paths)}")
+        rc = in_venv(["-m", "pytest", *dev_paths, *options, f"--junitxml={xml}"])
+        runs.append(("development venv", rc, _junit_counts(xml)))
+    if blender_paths:
+        zip_path = _test_zip()
+        for series in _blender_series(args):
+            python = blender_envs.ensure(series, _find_base_python())
+            xml = results / f"blender-{series}.xml"
+            log(f"Blender {series} (bpy {blender_envs.BPY_VERSIONS[series]}), {zip_path.name} installed: "
+                f"{' '.join(blender_paths)}")
+            # -c names the Blender suite's own ini: the repository root must not be on sys.path there.
+            # -P: `python -m` would otherwise put the working directory (the repository) on sys.path.
+            rc = subprocess.run([str(python), "-P", "-m", "pytest", "-c", str(ROOT / "tests" / "blender" / "pytest.ini"),
+                                 "--rootdir", str(ROOT / "tests" / "blender"), *blender_paths, *options,
+                                 f"--junitxml={xml}"], cwd=ROOT, env=blender_envs.test_env(series, zip_path)).returncode
+            runs.append((f"Blender {series}", rc, _junit_counts(xml)))
+    total = {"passed": 0, "failed": 0, "skipped": 0}
+    for name, rc, c in runs:
+        failed = c["failures"] + c["errors"] + (1 if rc not in (0, 5) and not (c["failures"] + c["errors"]) else 0)
+        passed = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+        log(f"{name}: {passed} passed, {failed} failed, {c['skipped']} skipped (pytest exit {rc})")
+        total["passed"] += passed
+        total["failed"] += failed
+        total["skipped"] += c["skipped"]
+    print(f"facsimile: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped", flush=True)
+    sys.exit(1 if total["failed"] or not total["passed"] else 0)
 
 
 def cmd_demo(args) -> None:
+    """The main job as an artist's installed extension runs it (Blender 5.0, the built zip)."""
+    from tools import blender_envs
+
     cmd_setup()
-    sys.exit(in_venv(["-m", "blender_addon", "demo", "--out", args.out]))
+    zip_path = _test_zip()
+    series = "5.0"
+    blender_envs.ensure(series, _find_base_python())
+    user_dir = blender_envs.HOME / series / "user"
+    if user_dir.exists():
+        shutil.rmtree(user_dir)
+    out = Path(args.out).resolve()
+    sys.exit(blender_envs.run_installed_cli(series, zip_path, ["demo", "--out", str(out)], user_dir))
 
 
 def cmd_extension(args) -> None:
@@ -148,7 +237,10 @@ def main(argv=None) -> None:
     p = sub.add_parser("setup", help="create .venv with the pinned requirements (idempotent)")
     p.set_defaults(func=cmd_setup)
 
-    p = sub.add_parser("test", help="run the test-suite inside real Blender (the bpy module)")
+    p = sub.add_parser("test", help="build the zip, install it into a clean Blender of each promised version "
+                                     "and run the Blender suite there; core and training suites in .venv")
+    p.add_argument("--blender", action="append", default=[], metavar="SERIES",
+                   help="Blender series to test (4.2, 4.5, 5.0; repeatable; default 4.2 and 5.0)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments passed to pytest")
     p.set_defaults(func=cmd_test)
 
@@ -169,8 +261,8 @@ def main(argv=None) -> None:
                    help="auto (default): a CUDA GPU when torch sees one, else two CPU worker processes")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive, video")
-    p.add_argument("which", choices=["accuracy", "rig", "drive", "video"])
+    p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive, video, install")
+    p.add_argument("which", choices=["accuracy", "rig", "drive", "video", "install"])
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)
 

@@ -203,7 +203,10 @@ def bench_encoding(frames: int) -> list[str]:
     from blender_addon.core.takes.mesh_sequence import MeshSequenceEncoder
     from blender_addon.drive import sources
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "blender"))
+    import blender_helpers
+
+    blender_helpers.ADDON_MODULE = "blender_addon"   # the source tree, as this tool runs in .venv
     from blender_helpers import facecap_performer   # the test-suite's facecap performer
 
     performer, _w = facecap_performer(FACECAP)

@@ -14,6 +14,10 @@ ONNX Runtime versions per platform (all cp311: Blender 4.2 LTS to 5.0):
 * macos-arm64 1.23.2  the last release with a ``macosx_13_0`` wheel; 1.31.1 needs
                       macOS 14.
 
+SciPy 1.17.1 (cp311 wheels for all three platforms; it declares numpy>=1.26.4, the numpy that
+Blender 4.2-5.0 bundle) carries the core's KD-trees, sparse matrices, ARPACK, graph
+components, ndimage and fft; see docs/install.md for why it ships rather than being rewritten.
+
 Pure-Python dependencies ship in every zip: ONNX Runtime's (flatbuffers, packaging,
 protobuf), as the extension rules ask ("wheels must include their dependencies"), and
 threadpoolctl (the eigensolver runs on one BLAS thread, see core/spectral.py); numpy never
@@ -25,6 +29,7 @@ runs them in 1.18.1, the oldest, and compares with the current runtime).
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import shutil
 import subprocess
@@ -45,6 +50,10 @@ PLATFORMS = {
 # PyAV (FFmpeg's libraries in one wheel) decodes performance videos (blender_addon/video).
 # abi3 wheels; macOS arm64 stays on 15.1.0, the last release with a macosx_13_0 wheel.
 AV_VERSIONS = {"linux-x64": "18.1.0", "windows-x64": "18.1.0", "macos-arm64": "15.1.0"}
+# SciPy: one version everywhere (macOS arm64 gets its macosx_12_0 OpenBLAS wheel).
+SCIPY_VERSION = "1.17.1"
+# The store's limit is larger; ours keeps a download an artist does not think twice about.
+MAX_ZIP_MB = 120
 PURE_DEPS = ("flatbuffers==25.12.19", "packaging==26.3", "protobuf==7.36.2", "threadpoolctl==3.8.0")
 # Never copied into the staged extension.
 EXCLUDE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.zip")
@@ -94,9 +103,82 @@ def fetch_wheels(platforms: list[str]) -> list[Path]:
         version, tag = PLATFORMS[plat]
         wheels += _platform_wheel("onnxruntime", version, plat, tag)
         wheels += _platform_wheel("av", AV_VERSIONS[plat], plat, tag)
+        wheels += _platform_wheel("scipy", SCIPY_VERSION, plat, tag)
     if any(w.name.startswith("numpy-") for w in wheels):
         raise SystemExit("refusing to bundle numpy: Blender ships its own")
     return wheels
+
+
+# Compiled into Blender (no file to find) and the packages Blender's own Python bundles beside
+# the bpy module (the bpy wheel declares them as its dependencies, mirroring that set).
+BLENDER_BUILTIN = {"bpy", "_bpy", "mathutils", "bmesh", "gpu", "blf", "aud", "bl_math", "imbuf", "idprop",
+                   "freestyle", "bgl"}
+BLENDER_BUNDLED = {"numpy", "requests", "zstandard", "certifi", "charset_normalizer", "idna", "urllib3",
+                   "Cython", "cython"}
+
+
+def blender_provided() -> set[str]:
+    """Top-level modules any Blender 4.2-5.0 gives an add-on: built-ins, its scripts, its Python's packages."""
+    import importlib.util
+
+    base = Path(importlib.util.find_spec("bpy").origin).parent
+    names = set(BLENDER_BUILTIN | BLENDER_BUNDLED)
+    for version_dir in base.glob("[0-9]*.[0-9]*"):
+        for folder in (version_dir / "scripts" / "modules", version_dir / "scripts" / "startup",
+                       version_dir / "python" / "lib" / "python3.11" / "site-packages"):
+            for entry in folder.glob("*"):
+                names.add(entry.name.split(".")[0])
+    return names
+
+
+def wheel_top_levels(wheel: Path) -> set[str]:
+    """The importable top-level names a wheel installs (from its RECORD, not its metadata's word)."""
+    with zipfile.ZipFile(wheel) as zf:
+        record = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+        rows = zf.read(record).decode().splitlines()
+    names = set()
+    for row in rows:
+        first = row.split(",")[0].split("/")[0]
+        if first.endswith((".dist-info", ".data")) or not first:
+            continue
+        names.add(first[:-3] if first.endswith(".py") else first.split(".")[0])
+    return names
+
+
+def imported_top_levels(package: Path) -> dict[str, set[str]]:
+    """Every absolute import in the package's Python files, function-level ones included:
+    top-level module name -> the files importing it."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(package)))
+    return found
+
+
+def check_imports(package: Path, wheels_by_platform: dict[str, list[Path]]) -> None:
+    """Fail unless every third-party import of the add-on is Blender's or in that platform's wheels."""
+    imports = imported_top_levels(package)
+    allowed_everywhere = set(sys.stdlib_module_names) | blender_provided()
+    problems = []
+    for plat, wheels in wheels_by_platform.items():
+        shipped = set().union(*(wheel_top_levels(w) for w in wheels))
+        for name, files in sorted(imports.items()):
+            if name not in allowed_everywhere and name not in shipped:
+                problems.append(f"{plat}: '{name}' (imported by {', '.join(sorted(files))}) is neither "
+                                f"in Blender nor in the zip's wheels")
+    if problems:
+        raise SystemExit("[extension] " + "\n[extension] ".join(problems))
+    third_party = sorted(n for n in imports if n not in allowed_everywhere)
+    print(f"[extension] imports checked: third-party {', '.join(third_party)} ship as wheels on "
+          f"{', '.join(wheels_by_platform)}", flush=True)
 
 
 def stage(platforms: list[str], staging: Path) -> Path:
@@ -109,6 +191,7 @@ def stage(platforms: list[str], staging: Path) -> Path:
     wheel_dir.mkdir()
     for wheel in fetch_wheels(platforms):
         shutil.copy2(wheel, wheel_dir / wheel.name)
+    check_imports(src, {plat: fetch_wheels([plat]) for plat in platforms})
     manifest = src / "blender_manifest.toml"
     text = manifest.read_text()
     wheel_list = ",\n".join(f'  "./wheels/{w.name}"' for w in sorted(wheel_dir.iterdir()))
@@ -136,7 +219,9 @@ def build(out: Path, platforms: list[str]) -> list[Path]:
         with zipfile.ZipFile(z) as zf:
             names = zf.namelist()
         size = z.stat().st_size / 1e6
-        print(f"[extension] {z.name}: {len(names)} files, {size:.1f} MB, validated")
+        print(f"[extension] {z.name}: {len(names)} files, {size:.1f} MB, validated", flush=True)
+        if size > MAX_ZIP_MB:
+            raise SystemExit(f"[extension] {z.name} is {size:.1f} MB, over the {MAX_ZIP_MB} MB limit")
     return zips
 
 

@@ -23,7 +23,10 @@ DATA = Path(os.environ.get("FACSIMILE_DATA", ROOT.parent / "shared" / "data"))
 
 
 def _test_video() -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "blender"))
+    import blender_helpers
+
+    blender_helpers.ADDON_MODULE = "blender_addon"   # the source tree, as this tool runs in .venv
     cached = sorted((ROOT / ".cache" / "test_video").glob("known-*.mp4"))
     if cached:
         return cached[-1]

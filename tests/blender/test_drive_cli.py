@@ -1,4 +1,4 @@
-"""The headless pipeline: ``python -m blender_addon rig|bake|demo`` in a fresh process."""
+"""The headless pipeline of the installed extension (``facsimile rig|bake|demo``) in a fresh process."""
 
 from __future__ import annotations
 
@@ -13,19 +13,10 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_addon.core import arkit
-from blender_addon.core.takes import Take, write_llf_csv
-from blender_addon.drive import animation, cli
-from blender_helpers import monkey_head
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args, home: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(home),
-               BLENDER_USER_CONFIG=str(home / "config"), BLENDER_USER_SCRIPTS=str(home / "scripts"))
-    return subprocess.run([sys.executable, "-m", "blender_addon", *map(str, args)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+from bl_ext.user_default.facsimile.core import arkit
+from bl_ext.user_default.facsimile.core.takes import Take, write_llf_csv
+from bl_ext.user_default.facsimile.drive import animation, cli
+from blender_helpers import monkey_head, run_cli
 
 
 def glb_json(path: Path) -> dict:

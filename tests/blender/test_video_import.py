@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_addon.core import arkit
-from blender_addon.core.takes import video as tv
+from bl_ext.user_default.facsimile.core import arkit
+from bl_ext.user_default.facsimile.core.takes import video as tv
+from blender_helpers import clean_env
 
 pytest.importorskip("av")
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "test_video"
+HERE = Path(__file__).resolve().parent
+CACHE = HERE.parents[1] / ".cache" / "test_video"
 CHECKED = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight")
 NEUTRAL = (0, 25)   # the performance holds a neutral face for its first second
 
@@ -40,9 +41,9 @@ def _render(npz: Path, out: Path) -> None:
             f"vs.render_video({str(out)!r}, {str(npz)!r}, perf)\n"
             f"np.savez({str(out.with_suffix('.npz'))!r}, weights=perf.weights, head=perf.head, "
             "names=np.array(perf.names))\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-               HOME=tempfile.mkdtemp(prefix="facsimile-render-"))
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+    # The helpers beside this file, the add-on from the installed extension: never the source tree.
+    env = clean_env(PYTHONPATH=HERE, HOME=tempfile.mkdtemp(prefix="facsimile-render-"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True,
                           text=True, timeout=1200)
     assert done.returncode == 0 and out.exists(), done.stderr[-3000:]
 
@@ -51,7 +52,7 @@ def _render(npz: Path, out: Path) -> None:
 def known_video(facecap_path, bpy_module):
     """(mp4 path, names, weights (T, n), head (T, 3)) of the rendered known performance."""
     digest = hashlib.sha256()
-    digest.update((ROOT / "tests" / "video_scene.py").read_bytes())
+    digest.update((HERE / "video_scene.py").read_bytes())
     digest.update(bpy_module.app.version_string.encode())
     digest.update(str(Path(facecap_path).stat().st_size).encode())
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -206,22 +207,18 @@ def test_import_video_operator_reports_bad_input(addon, tmp_path):
 
 
 def test_cli_bake_takes_a_video(known_video, addon, tmp_path):
-    """``python -m blender_addon bake HEAD --take VIDEO``: tracked, then baked like any take."""
+    """``facsimile bake HEAD --take VIDEO``: tracked, then baked like any take."""
     import bpy
 
-    from blender_addon.drive import animation
-    from blender_helpers import monkey_head
+    from bl_ext.user_default.facsimile.drive import animation
+    from blender_helpers import monkey_head, run_cli
 
     path, names, weights, _head = known_video
     monkey_head("Head")
     bpy.ops.wm.obj_export(filepath=str(tmp_path / "head.obj"), export_selected_objects=True,
                           export_materials=False, forward_axis="NEGATIVE_Y", up_axis="Z")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(tmp_path / "home"),
-               BLENDER_USER_CONFIG=str(tmp_path / "home" / "config"),
-               BLENDER_USER_SCRIPTS=str(tmp_path / "home" / "scripts"))
-    out = subprocess.run([sys.executable, "-m", "blender_addon", "bake", str(tmp_path / "head.obj"),
-                          "--take", str(path), "--out", str(tmp_path / "baked.blend")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    out = run_cli("bake", tmp_path / "head.obj", "--take", path, "--out", tmp_path / "baked.blend",
+                  home=tmp_path / "home")
     assert out.returncode == 0, out.stderr
     assert "reading take" in out.stdout and "baking onto" in out.stdout
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "baked.blend"))
@@ -246,7 +243,7 @@ def test_background_job_reports_progress_and_cancels(addon, known_video):
 
     import bpy
 
-    from blender_addon.video import ops as video_ops
+    from bl_ext.user_default.facsimile.video import ops as video_ops
 
     assert hasattr(bpy.types, "FACSIMILE_PT_video") and hasattr(bpy.types.Scene, "facsimile_video")
     path = str(known_video[0])

@@ -20,8 +20,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from blender_addon.core import arkit
-from blender_helpers import facecap_object
+from blender_helpers import addon_module, facecap_object
 
 FPS = 30
 # Channels the known performance drives and the tests check.
@@ -135,6 +134,7 @@ def _paint(npz_path) -> np.ndarray:
 def build_head(npz_path):
     """The Face Cap head (+ eyes, teeth, a dark mouth cavity) with its own ARKit shape keys
     named in ARKit camelCase; returns the object."""
+    arkit = addon_module("core.arkit")
     obj, gt, names, n_skin = facecap_object(npz_path)
     obj.name = "PerformerHead"
     basis = obj.shape_key_add(name="Basis", from_mix=False)

@@ -11,7 +11,7 @@ from blender_addon.core.takes import TakeError
 from blender_addon.core.takes.mesh_sequence import MeshSequenceEncoder, rigid_align
 from blender_addon.core.takes.shape_keys import take_from_channels
 from blender_addon.drive import custom_rig, demo_take, takeio
-from blender_helpers import to_blender_frame
+from conftest import to_blender_frame
 
 JAW = arkit.ARKIT_INDEX["jawOpen"]
 

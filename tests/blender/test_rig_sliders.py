@@ -4,8 +4,8 @@
 import bpy
 import numpy as np
 
-from blender_addon.core import arkit
-from blender_addon.rig import sliders, ui
+from bl_ext.user_default.facsimile.core import arkit
+from bl_ext.user_default.facsimile.rig import sliders, ui
 
 
 def _rigged_monkey():

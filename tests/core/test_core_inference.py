@@ -104,19 +104,3 @@ def test_clear_errors(tmp_path):
     _tiny_model(tmp_path / "tiny.onnx")
     with pytest.raises(inference.InferenceError, match="input 'x' missing"):
         inference.run(tmp_path / "tiny.onnx", {"y": np.zeros((1, 3))}, "CPU")
-
-
-def test_inference_inside_blender_shows_provider_in_panel(addon, tmp_path):
-    """Inside real Blender: run a session, then the Rig panel's label names its provider."""
-    import bpy
-
-    from blender_addon.rig import ui
-
-    _tiny_model(tmp_path / "tiny.onnx")
-    prefs = bpy.context.preferences.addons["blender_addon"].preferences
-    prefs.execution_provider = "CPU"  # the update callback clears cached sessions
-    mesh_verts = np.zeros(9, np.float32)
-    bpy.ops.mesh.primitive_cube_add()
-    bpy.context.object.data.vertices.foreach_get("co", np.zeros(24, np.float32))
-    inference.run(tmp_path / "tiny.onnx", {"x": mesh_verts.reshape(3, 3)}, prefs.execution_provider)
-    assert ui.provider_label(bpy.context) == "CPU"

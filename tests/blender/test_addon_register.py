@@ -37,7 +37,17 @@ def test_panel_and_preferences_exist(addon):
 
 def test_panel_draws_provider(addon):
     """Draw the panel through a layout stub-free path: call its label helper directly."""
-    from blender_addon.rig import ui
+    from bl_ext.user_default.facsimile.rig import ui
 
     label = ui.provider_label(bpy.context)
     assert label.startswith(("CPU", "CUDA"))
+
+
+def test_rig_reports_the_provider_it_ran_on(addon):
+    """The shipped CPU build: a rig runs on the CPU, and the panel and the report say so."""
+    from bl_ext.user_default.facsimile.rig import ui
+
+    bpy.context.preferences.addons[ADDON_MODULE].preferences.execution_provider = "CPU"
+    bpy.ops.mesh.primitive_monkey_add(size=1.0)
+    assert bpy.ops.facsimile.rig() == {"FINISHED"}
+    assert ui.provider_label(bpy.context) == "CPU"

@@ -6,9 +6,9 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_addon.core import arkit
-from blender_addon.core.takes import Take, write_facecap_txt, write_llf_csv
-from blender_addon.drive import animation, bake, fold, sources, takeio
+from bl_ext.user_default.facsimile.core import arkit
+from bl_ext.user_default.facsimile.core.takes import Take, write_facecap_txt, write_llf_csv
+from bl_ext.user_default.facsimile.drive import animation, bake, fold, sources, takeio
 from blender_helpers import (evaluated_coords, run_then_undo, facecap_performer, key_deltas, monkey_head,
                              scene_state, select_only)
 

@@ -7,9 +7,9 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_addon.core import arkit
-from blender_addon.core.regions import REGION_NAMES
-from blender_addon.rig import opsdata
+from bl_ext.user_default.facsimile.core import arkit
+from bl_ext.user_default.facsimile.core.regions import REGION_NAMES
+from bl_ext.user_default.facsimile.rig import opsdata
 from blender_helpers import (assert_same, run_then_undo, base_coords, facecap_object, group_weights, key_deltas,
                              mesh_object, mirror_vertices, snapshot, top_vertices)
 
@@ -139,7 +139,7 @@ def test_unit_scale_gives_the_same_rig(addon):
         bpy.ops.wm.read_factory_settings(use_empty=True)
         import addon_utils
 
-        addon_utils.enable("blender_addon", default_set=True)
+        addon_utils.enable("bl_ext.user_default.facsimile", default_set=True)
         obj = _monkey(scale)
         assert bpy.ops.facsimile.generate_shapes() == {"FINISHED"}
         results.append(np.stack([key_deltas(obj, n) for n in ("jawOpen", "eyeBlinkLeft")]) / scale)
@@ -300,8 +300,8 @@ def test_200k_vertex_head(addon, facecap_path):
 
 def test_cancel_leaves_the_mesh_as_it_was(addon):
     """The Esc path: the worker job polls its cancel flag between stages; nothing is written."""
-    from blender_addon.core import rig as core_rig
-    from blender_addon.rig import ops
+    from bl_ext.user_default.facsimile.core import rig as core_rig
+    from bl_ext.user_default.facsimile.rig import ops
 
     obj = _monkey()
     before = snapshot(obj)

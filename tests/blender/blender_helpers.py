@@ -3,8 +3,45 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import bpy
 import numpy as np
+
+# The add-on as installed by the suite's conftest. Development tools that borrow these helpers
+# against the source tree (tools/bench_drive.py, tools/video_docs.py) set it to "blender_addon".
+ADDON_MODULE = "bl_ext.user_default.facsimile"
+
+
+def addon_module(name: str):
+    """A module of the add-on, e.g. ``addon_module("core.arkit")``."""
+    import importlib
+
+    return importlib.import_module(f"{ADDON_MODULE}.{name}")
+
+# The installed extension's command line in a fresh process of this clean Blender
+# (`blender --command facsimile …` is the same function): enable it as Blender does, then run.
+_CLI = ("import importlib, sys\n"
+        "import bpy, addon_utils\n"
+        f"if addon_utils.enable({ADDON_MODULE!r}, default_set=True) is None:\n"
+        "    sys.exit('facsimile: error: the extension is not installed')\n"
+        f"sys.exit(importlib.import_module({ADDON_MODULE!r} + '.__main__').main(sys.argv[1:]))\n")
+
+
+def clean_env(**extra) -> dict:
+    """This process's environment without the test runner's path: a user's Blender."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_cli(*args, home=None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``facsimile ARGS`` with the installed extension, in a fresh Blender process."""
+    env = clean_env(**({"HOME": home} if home else {}))
+    return subprocess.run([sys.executable, "-c", _CLI, *map(str, args)], env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def to_blender_frame(a: np.ndarray) -> np.ndarray:
@@ -118,7 +155,7 @@ def facecap_performer(npz_path, prefix: str = "blendShape1.", scale: float = 0.0
 
     Returns (object, weights (335, 52) in ARKit order). The scene rate is set to ``fps``.
     """
-    from blender_addon.core import arkit
+    arkit = addon_module("core.arkit")
 
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = fps, 1.0
     obj, gt, names, _n = facecap_object(npz_path, scale=scale, with_loose_parts=False)

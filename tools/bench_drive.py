@@ -163,7 +163,7 @@ def bench_bake(frames: int, tmp: Path) -> list[str]:
 
 def bench_preview(side: int, frames: int, tmp: Path) -> list[str]:
     bpy = _start()
-    from blender_addon.drive import handlers
+    from blender_addon.drive import preview
 
     obj = _grid_head(bpy, side)
     n_verts = len(obj.data.vertices)
@@ -180,7 +180,7 @@ def bench_preview(side: int, frames: int, tmp: Path) -> list[str]:
     _select(bpy, obj)
     bpy.ops.facsimile.preview(enable=True)
     t_preview = _timed(play, repeat=2) / frames
-    t_handler = _timed(lambda: [handlers.apply(scene) for _ in range(frames)], repeat=2) / frames
+    t_handler = _timed(lambda: [preview.apply(scene) for _ in range(frames)], repeat=2) / frames
     bpy.ops.facsimile.preview(enable=False)
     bpy.ops.facsimile.bake()
     t_baked = _timed(play, repeat=2) / frames

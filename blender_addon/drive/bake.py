@@ -22,7 +22,7 @@ import numpy as np
 from .. import prefs
 from ..core.inference import InferenceError
 from ..core.takes import TakeError
-from . import animation, evaluate, props, sources, targets
+from . import animation, evaluate, opsdata, sources, targets
 
 EXISTING_ITEMS = (
     ("SKIP", "Keep", "Keep animation curves you made on the same keys (and say so)"),
@@ -133,7 +133,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
             else:
                 first, last = self.frame_start, self.frame_end
             frames = key_frames(first, last, self.frame_step)
-            rmap = props.retarget_map(settings)
+            rmap = opsdata.retarget_map(settings)
             jobs = []
             for obj in objs:   # everything computed before anything is written
                 plan = targets.plan_target(obj, settings.mode, prefs.provider_choice(context))

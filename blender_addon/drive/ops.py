@@ -20,7 +20,7 @@ from ..core.inference import InferenceError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
 from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
-from . import animation, handlers, props, sources, takeio, targets
+from . import animation, opsdata, preview, props, sources, takeio, targets
 
 
 def _report_take(op, take, obj) -> None:
@@ -175,7 +175,7 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
         scene = context.scene
         settings = scene.facsimile_drive
         if not self.enable:
-            handlers.stop(scene)
+            preview.stop(scene)
             self.report({"INFO"}, "Facsimile: live preview off")
             return {"FINISHED"}
         chosen = [o for o in context.selected_objects if o.type == "MESH" and o != settings.source]
@@ -187,11 +187,11 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
             if problem:
                 raise TakeError(problem)
             props.ensure_channels(settings)
-            state = handlers.start(scene, chosen)
+            state = preview.start(scene, chosen)
         except (TakeError, targets.TargetError, InferenceError, ValueError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
-        overridden = [o.name for o in chosen if handlers.has_key_animation(o)]
+        overridden = [o.name for o in chosen if preview.has_key_animation(o)]
         self.report({"INFO"}, f"Facsimile: live preview on {len(state.targets)} mesh(es)")
         if overridden:
             self.report({"WARNING"}, f"Facsimile: keyframes on {', '.join(overridden)} override "
@@ -260,7 +260,7 @@ class FACSIMILE_OT_save_map(bpy.types.Operator, ExportHelper):
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
 
     def execute(self, context):
-        data = props.retarget_map(context.scene.facsimile_drive).to_dict()
+        data = opsdata.retarget_map(context.scene.facsimile_drive).to_dict()
         try:
             with open(bpy.path.abspath(self.filepath), "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=1)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive settings kept in the .blend: the source, the retarget map, solve and preview state.
 
 The retarget map is a collection of 52 channel entries (``FloatVectorProperty`` stops at 32
@@ -11,7 +12,7 @@ from ..scene_settings import scene_settings_factory
 
 from ..core import arkit
 from ..core.retarget import RetargetMap
-from . import sources
+from . import preview, sources
 
 MODE_ITEMS = (
     ("AUTO", "Auto", "Drive ARKit-named keys directly; solve meshes that have only other keys"),
@@ -28,9 +29,7 @@ def _map_changed(self, _context):
     # Gain, offset and smoothing reshape the whole curve: rebuild the preview and show it.
     if _writing_map:
         return
-    from . import handlers
-
-    handlers.invalidate(self.id_data, reapply=True)
+    preview.invalidate(self.id_data, reapply=True)
 
 
 def _source_poll(_self, obj):
@@ -88,17 +87,6 @@ def ensure_channels(settings) -> None:
         settings.channels.add().name = name
 
 
-def retarget_map(settings) -> RetargetMap:
-    """The map as numpy (identity for channels without an entry)."""
-    rmap = RetargetMap(clamp=settings.clamp)
-    for entry in settings.channels:
-        i = arkit.ARKIT_INDEX.get(entry.name)
-        if i is not None:
-            rmap.gain[i], rmap.offset[i] = entry.gain, entry.offset
-            rmap.smoothing[i], rmap.enabled[i] = entry.smoothing, entry.enabled
-    return rmap
-
-
 def write_map(settings, rmap: RetargetMap) -> None:
     global _writing_map
     ensure_channels(settings)
@@ -112,10 +100,6 @@ def write_map(settings, rmap: RetargetMap) -> None:
     finally:
         _writing_map = False
     _map_changed(settings, None)
-
-
-def preview_objects(settings) -> list:
-    return [t.object for t in settings.preview_targets if t.object is not None]
 
 
 classes = (FACSIMILE_PG_channel, FACSIMILE_PG_preview_target, FACSIMILE_PG_drive)

@@ -3,7 +3,7 @@
 import bpy
 
 from ..sidebar import SidebarPanel
-from . import handlers, props, sources
+from . import opsdata, preview, sources
 
 
 class FACSIMILE_UL_channels(bpy.types.UIList):
@@ -59,9 +59,9 @@ class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
         else:
             row.operator("facsimile.preview", text="Live Preview", icon="PLAY").enable = True
         if settings.preview:
-            names = ", ".join(o.name for o in props.preview_objects(settings))
+            names = ", ".join(o.name for o in opsdata.preview_objects(settings))
             layout.label(text=f"Previewing: {names}", icon="HIDE_OFF")
-            error = handlers.last_error(context.scene)
+            error = preview.last_error(context.scene)
             if error:
                 layout.label(text=error, icon="ERROR")
         row = layout.row(align=True)

@@ -8,7 +8,8 @@ import pytest
 
 from blender_addon.core import arkit
 from blender_addon.core.takes import Take, write_facecap_txt, write_llf_csv
-from blender_addon.drive import animation, bake, fold, sources, takeio
+from blender_addon.core.takes import files as take_files
+from blender_addon.drive import animation, bake, fold, sources
 from blender_helpers import (evaluated_coords, run_then_undo, facecap_performer, key_deltas, monkey_head,
                              scene_state, select_only)
 
@@ -105,7 +106,7 @@ def test_malformed_takes_report_and_change_nothing(addon, tmp_path, monkeypatch,
     path = tmp_path / f"{case}.csv"
     if case == "huge":
         path.write_text("Timecode,JawOpen\n" + "00:00:00:01.000,0.5\n" * 2000)
-        monkeypatch.setattr(takeio, "MAX_TAKE_BYTES", 10_000)
+        monkeypatch.setattr(take_files, "MAX_TAKE_BYTES", 10_000)
         message = "too large"
     else:
         text, message = MALFORMED[case]

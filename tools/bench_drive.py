@@ -239,7 +239,7 @@ def bench_encoding(frames: int) -> list[str]:
 # ------------------------------------------------------------------ 4. custom-rig solve
 
 def bench_solve(side: int, frames: int) -> list[str]:
-    from blender_addon.drive.custom_rig import CustomRigSolver
+    from blender_addon.core.custom_rig_solver import CustomRigSolver
 
     rng = np.random.default_rng(0)
     n = side * side

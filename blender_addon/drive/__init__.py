@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Feature: drive rigs from performances (sources, custom-rig solve, live preview, bake, CLI).
 
-Submodules are imported in :func:`register`, not here: the bpy-free ones (``takeio``,
-``custom_rig``, ``demo_take``) stay importable by tools and tests without registering.
+The bpy-free parts (take files, the custom-rig solve, drive values) live in ``core/``.
 """
 
 _modules = ()

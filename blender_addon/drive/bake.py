@@ -22,7 +22,9 @@ import numpy as np
 from .. import prefs
 from ..core.inference import InferenceError
 from ..core.takes import TakeError
-from . import animation, evaluate, opsdata, sources, targets
+from ..core.drive_values import drive_values
+from ..core.target_plan import TargetError
+from . import animation, opsdata, sources, targets
 
 EXISTING_ITEMS = (
     ("SKIP", "Keep", "Keep animation curves you made on the same keys (and say so)"),
@@ -127,7 +129,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
             placed = sources.read_source(settings.source, context.scene)
             objs = selected_targets(context, settings.source)
             if not objs:
-                raise targets.TargetError("select one or more target meshes to bake onto")
+                raise TargetError("select one or more target meshes to bake onto")
             if self.use_take_range:
                 first, last = int(placed.frames[0]), int(placed.frames[-1])
             else:
@@ -137,10 +139,10 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
             jobs = []
             for obj in objs:   # everything computed before anything is written
                 plan = targets.plan_target(obj, settings.mode, prefs.provider_choice(context))
-                values = evaluate.drive_values(placed, rmap, plan, frames, self.smoothing,
+                values = drive_values(placed, rmap, plan, frames, self.smoothing,
                                                settings.solve_smooth, settings.solve_sparsity)
                 jobs.append((obj, plan, values))
-        except (TakeError, targets.TargetError, InferenceError, ValueError) as err:
+        except (TakeError, TargetError, InferenceError, ValueError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         try:

@@ -4,7 +4,7 @@ The default head is Blender's own Suzanne, subdivided once (about 2k vertices). 
 built into every Blender, so the demo needs no file and no licence, and it is exactly the
 kind of input Facsimile promises to handle: a stylized, non-human face of a topology no
 network was trained on, with loose parts (its eyes) that must stay still. The performance
-(``demo_take.py``) is written as a Live Link Face CSV and imported like an artist's take.
+(``core/takes/demo_performance.py``) is written as a Live Link Face CSV and imported like an artist's take.
 
 Writes ``demo.blend`` (the rig, the take, the bake, the head following the take's head
 rotation), ``demo.glb`` (morph targets + animation), ``demo_take.csv`` and, when the
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core.takes import write_llf_csv
-from . import demo_take, pipeline
+from ..core.takes import demo_performance, write_llf_csv
+from . import pipeline
 
 
 def default_head():
@@ -49,7 +49,7 @@ def run(out: Path, render: bool = True) -> None:
     head = default_head()
     pipeline.rig(head)
     take_path = (out / "demo_take.csv").resolve()
-    write_llf_csv(take_path, demo_take.demo_take())
+    write_llf_csv(take_path, demo_performance.demo_take())
     pipeline.stage(f"wrote the default performance {take_path}")
     pipeline.import_take(str(take_path))
     pipeline.bake([head])
@@ -69,7 +69,7 @@ def contact_sheet(head, path: Path) -> None:
                        "not of the installed extension")
         return
     scene = bpy.context.scene   # the take starts on the scene's first frame (import_take)
-    poses = demo_take.poses(scene.frame_start, scene.render.fps / scene.render.fps_base)
+    poses = demo_performance.poses(scene.frame_start, scene.render.fps / scene.render.fps_base)
     pipeline.stage(f"rendering {len(poses)} frames (Cycles, CPU)")
     render.setup(scene)
     render.frame_front(scene, head)

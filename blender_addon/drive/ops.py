@@ -19,8 +19,10 @@ from .. import prefs
 from ..core.inference import InferenceError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
+from ..core.takes import files as take_files
 from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
-from . import animation, opsdata, preview, props, sources, takeio, targets
+from ..core.target_plan import TargetError
+from . import animation, opsdata, preview, props, sources
 
 
 def _report_take(op, take, obj) -> None:
@@ -49,7 +51,7 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
     bl_label = "Import Take"
     bl_options = {"REGISTER", "UNDO"}
 
-    filter_glob: bpy.props.StringProperty(default=takeio.FILE_FILTER, options={"HIDDEN"})
+    filter_glob: bpy.props.StringProperty(default=take_files.FILE_FILTER, options={"HIDDEN"})
     start_frame: bpy.props.IntProperty(name="Start frame", default=1,
                                        description="Scene frame of the take's first sample")
     timecode_fps: bpy.props.IntProperty(
@@ -66,10 +68,10 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
     def execute(self, context):
         path = bpy.path.abspath(self.filepath)
         try:
-            if takeio.take_kind(path) == "text":
-                take = takeio.read_text_take(path, self.timecode_fps or None)
+            if take_files.take_kind(path) == "text":
+                take = take_files.read_text_take(path, self.timecode_fps or None)
             else:
-                takeio.check_file(path)
+                take_files.check_file(path)
                 take = sources.take_from_scene_file(context, path)
             name = os.path.splitext(os.path.basename(path))[0]
             obj = use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
@@ -188,7 +190,7 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
                 raise TakeError(problem)
             props.ensure_channels(settings)
             state = preview.start(scene, chosen)
-        except (TakeError, targets.TargetError, InferenceError, ValueError) as err:
+        except (TakeError, TargetError, InferenceError, ValueError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         overridden = [o.name for o in chosen if preview.has_key_animation(o)]

@@ -3,7 +3,7 @@
 
 Everything expensive happens once, when the preview starts or its inputs change: the
 source is read, the retarget map applied, custom rigs solved, giving one table of key
-values per target and scene frame (:func:`evaluate.drive_values`, the same code the bake
+values per target and scene frame (:func:`core.drive_values.drive_values`, the same code the bake
 runs). The ``frame_change_pre`` handler then only looks up a row and writes it: the keys'
 values (one ``foreach_set``) and the folded preview key (``fold.py``: one numpy product),
 so Blender evaluates one shape key instead of 52. Writing *before* the frame is evaluated
@@ -23,7 +23,8 @@ import bpy
 import numpy as np
 
 from .. import prefs
-from . import animation, evaluate, fold, opsdata, sources, targets
+from ..core.drive_values import drive_values
+from . import animation, fold, opsdata, sources, targets
 
 
 @dataclass
@@ -70,7 +71,7 @@ def build(scene, objs) -> _Tables:
     tables = _Tables(first_frame=placed.first_frame, source_ids=_source_ids(settings.source))
     for obj in objs:
         plan = targets.plan_target(obj, settings.mode, prefs.provider_choice())
-        table = evaluate.drive_values(placed, rmap, plan, placed.frames,
+        table = drive_values(placed, rmap, plan, placed.frames,
                                       smooth=settings.solve_smooth, sparsity=settings.solve_sparsity)
         tables.targets.append(_Target(obj.name, plan.key_indices, table.astype(np.float32)))
     return tables

@@ -23,12 +23,11 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import bpy
 import numpy as np
 
-from ..core.takes import Take, TakeError
+from ..core.takes import PlacedTake, Take, TakeError
 from ..core.takes.shape_keys import take_from_channels
 from ..rig.opsdata import read_mesh
 from . import animation
@@ -38,18 +37,6 @@ ROTATION_MODE = "YXZ"
 EYE_OFFSET = (0.032, -0.06, 0.035)  # where the eye Empties sit on the take object (display only)
 _KEY_PATH = re.compile(r'^key_blocks\["(.*)"\]\.value$')
 _PROP_PATH = re.compile(r'^\["(.*)"\]$')
-
-
-@dataclass
-class PlacedTake:
-    take: Take
-    first_frame: int   # the scene frame of the take's first sample
-    source: object     # the bpy object it was read from
-
-    @property
-    def frames(self) -> np.ndarray:
-        """Scene frames the take covers, one per sample (takes in the scene are per frame)."""
-        return self.first_frame + np.arange(self.take.n_frames)
 
 
 def is_take_object(obj) -> bool:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive a character's own shape-key rig (VRoid ``Fcl_*``, hand-sculpted keys) from ARKit.
 
 The network predicts, on the target mesh itself, what each ARKit channel looks like
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.solve import RigSolver
+from .solve import RigSolver
 
 MAX_SOLVE_VERTICES = 6000
 CHUNK_VALUES = 4_000_000   # frames per solve chunk x solved vertices x 3 (~32 MB in float64)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Feature: drive rigs from performances (sources, custom-rig solve, live preview, bake, CLI).
+"""Feature: drive rigs from performances (sources, custom-rig solve, live preview, bake).
 
 The bpy-free parts (take files, the custom-rig solve, drive values) live in ``core/``.
 """
@@ -9,9 +9,9 @@ _modules = ()
 
 def register():
     global _modules
-    from . import bake, cli, handlers, ops, props, ui
+    from . import bake, handlers, ops, props, ui
 
-    _modules = (props, ops, bake, ui, handlers, cli)
+    _modules = (props, ops, bake, ui, handlers)
     for module in _modules:
         module.register()
 

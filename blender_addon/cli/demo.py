@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``python build.py demo``: rig the default head, bake the default performance, show it.
 
 The default head is Blender's own Suzanne, subdivided once (about 2k vertices). It is
@@ -7,8 +8,8 @@ network was trained on, with loose parts (its eyes) that must stay still. The pe
 (``core/takes/demo_performance.py``) is written as a Live Link Face CSV and imported like an artist's take.
 
 Writes ``demo.blend`` (the rig, the take, the bake, the head following the take's head
-rotation), ``demo.glb`` (morph targets + animation), ``demo_take.csv`` and, when the
-repository's ``tools/render.py`` is importable, ``demo_contact_sheet.png``.
+rotation), ``demo.glb`` (morph targets + animation), ``demo_take.csv`` and, unless
+``--no-render``, ``demo_contact_sheet.png`` (``render.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import bpy
 
 from ..core.takes import demo_performance, write_llf_csv
-from . import pipeline
+from . import pipeline, render
 
 
 def default_head():
@@ -62,12 +63,6 @@ def run(out: Path, render: bool = True) -> None:
 
 
 def contact_sheet(head, path: Path) -> None:
-    try:
-        from tools import render
-    except ImportError:
-        pipeline.stage("contact sheet skipped: tools/render.py is part of the repository, "
-                       "not of the installed extension")
-        return
     scene = bpy.context.scene   # the take starts on the scene's first frame (import_take)
     poses = demo_performance.poses(scene.frame_start, scene.render.fps / scene.render.fps_base)
     pipeline.stage(f"rendering {len(poses)} frames (Cycles, CPU)")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Headless jobs behind the CLI: load meshes, rig, bake a take, save .blend and .glb.
 
 Each job runs the add-on's own operators (``facsimile.rig``, ``facsimile.import_take``,

@@ -16,7 +16,7 @@ import pytest
 from blender_addon.core import arkit
 from blender_addon.core.takes import Take, write_llf_csv
 from blender_addon.cli import commands as cli
-from blender_addon.drive import animation
+from blender_addon import animation
 from blender_helpers import monkey_head
 
 ROOT = Path(__file__).resolve().parent.parent

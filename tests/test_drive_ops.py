@@ -9,7 +9,8 @@ import pytest
 from blender_addon.core import arkit
 from blender_addon.core.takes import Take, write_facecap_txt, write_llf_csv
 from blender_addon.core.takes import files as take_files
-from blender_addon.drive import animation, bake, fold, sources
+from blender_addon import animation, take_object
+from blender_addon.drive import bake, fold, sources
 from blender_helpers import (evaluated_coords, run_then_undo, facecap_performer, key_deltas, monkey_head,
                              scene_state, select_only)
 
@@ -52,7 +53,7 @@ def test_import_live_link_face_csv(addon, tmp_path):
     assert bpy.ops.facsimile.import_take(filepath=str(_csv(tmp_path, take)), start_frame=5) == {"FINISHED"}
     scene = bpy.context.scene
     obj = scene.facsimile_drive.source
-    assert sources.is_take_object(obj) and obj.name == "Take take"
+    assert take_object.is_take_object(obj) and obj.name == "Take take"
     assert (scene.frame_start, scene.frame_end) == (5, 5 + 47)
     assert len(scene.facsimile_drive.channels) == 52
     placed = sources.read_source(obj, scene)
@@ -65,7 +66,7 @@ def test_import_live_link_face_csv(addon, tmp_path):
     np.testing.assert_allclose(np.array(obj.rotation_euler),
                                [take.head_rotation[10, 0], -take.head_rotation[10, 2],
                                 take.head_rotation[10, 1]], atol=1e-5)
-    assert set(sources.eye_objects(obj)) == {"L", "R"}   # the CSV always has both eyes
+    assert set(take_object.eye_objects(obj)) == {"L", "R"}   # the CSV always has both eyes
 
 
 def test_import_face_cap_txt_and_rotation_link(addon, tmp_path):
@@ -78,7 +79,7 @@ def test_import_face_cap_txt_and_rotation_link(addon, tmp_path):
     constraint = head.constraints["Facsimile Head"]
     assert constraint.type == "COPY_ROTATION" and constraint.target == take_obj
     assert bpy.ops.facsimile.link_rotation(part="EYE_R") == {"FINISHED"}
-    assert head.constraints["Facsimile Right eye"].target == sources.eye_objects(take_obj)["R"]
+    assert head.constraints["Facsimile Right eye"].target == take_object.eye_objects(take_obj)["R"]
     # A take without rotation columns has nothing to link.
     bare = tmp_path / "bare.csv"
     bare.write_text("Timecode,JawOpen\n00:00:00:01.000,0.5\n00:00:00:03.000,0.7\n")
@@ -200,7 +201,7 @@ def test_animated_mesh_encoded_then_retargeted(addon, facecap_path):
     select_only(performer)
     assert bpy.ops.facsimile.encode_mesh(frame_start=first, frame_end=last) == {"FINISHED"}
     take_obj = bpy.context.scene.facsimile_drive.source
-    assert sources.is_take_object(take_obj)
+    assert take_object.is_take_object(take_obj)
     encoded = sources.read_source(take_obj, bpy.context.scene)
     assert encoded.first_frame == first and encoded.take.n_frames == last - first + 1
     jaw = encoded.take.to_arkit52()[:, JAW]
@@ -438,7 +439,7 @@ def test_retarget_map_is_saved_in_the_blend(addon, tmp_path):
     settings = bpy.context.scene.facsimile_drive
     assert settings.channels["browInnerUp"].gain == pytest.approx(1.7)
     assert settings.channels["jawOpen"].smoothing == pytest.approx(2.5)
-    assert sources.is_take_object(settings.source)
+    assert take_object.is_take_object(settings.source)
 
 
 def test_map_presets_and_reset(addon, tmp_path):

@@ -209,7 +209,7 @@ def test_cli_bake_takes_a_video(known_video, addon, tmp_path):
     """``python -m blender_addon bake HEAD --take VIDEO``: tracked, then baked like any take."""
     import bpy
 
-    from blender_addon.drive import animation
+    from blender_addon import animation
     from blender_helpers import monkey_head
 
     path, names, weights, _head = known_video

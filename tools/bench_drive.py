@@ -105,7 +105,8 @@ def _take_csv(path: Path, frames: int, fps: float = 24.0) -> None:
 
 def bench_bake(frames: int, tmp: Path) -> list[str]:
     bpy = _start()
-    from blender_addon.drive import animation, bake
+    from blender_addon import animation
+    from blender_addon.drive import bake
 
     obj = _grid_head(bpy, 20)
     key = obj.data.shape_keys

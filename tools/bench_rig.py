@@ -79,6 +79,7 @@ def bench_one(target: int, provider: str) -> dict:
     import bpy
 
     from blender_addon.core import rig as core_rig
+    from blender_addon import mesh_io
     from blender_addon.rig import opsdata
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -89,7 +90,7 @@ def bench_one(target: int, provider: str) -> dict:
     n = len(obj.data.vertices)
     t = {}
     t0 = time.perf_counter()
-    arrays = opsdata.read_mesh(obj)
+    arrays = mesh_io.read_mesh(obj)
     t["read"] = time.perf_counter() - t0
     core_rig.predict(arrays.verts_world, arrays.faces, provider=provider)      # warm the session cache
     # Best of REPEATS: a shared or virtual machine's hiccups are not the code's cost.
@@ -101,7 +102,7 @@ def bench_one(target: int, provider: str) -> dict:
     txn.write_region_groups(result.region_weights)
     txn.ensure_basis()
     for name, delta in result.named_deltas("ARKIT"):
-        txn.write_shape_key(name, opsdata.shape_key_coords(arrays, delta), False)
+        txn.write_shape_key(name, mesh_io.shape_key_coords(arrays, delta), False)
     obj.data.update()
     t["writes"] = time.perf_counter() - t0
     t["total"] = sum(t[k] for k in ("read", "proxy", "inference", "transfer", "writes"))

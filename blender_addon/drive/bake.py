@@ -19,12 +19,12 @@ import time
 import bpy
 import numpy as np
 
-from .. import prefs
+from .. import animation, prefs
 from ..core.inference import InferenceError
-from ..core.takes import TakeError
 from ..core.drive_values import drive_values
+from ..core.takes import TakeError
 from ..core.target_plan import TargetError
-from . import animation, opsdata, sources, targets
+from . import opsdata, sources, targets
 
 EXISTING_ITEMS = (
     ("SKIP", "Keep", "Keep animation curves you made on the same keys (and say so)"),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive operators: sources (import, encode, pick), live preview, head/eye rotation, the map.
 
 Idnames and options are public API. Every operator checks its input before it writes,
@@ -15,14 +16,14 @@ import bpy
 import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import prefs
+from .. import animation, prefs, take_object
 from ..core.inference import InferenceError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
 from ..core.takes import files as take_files
 from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
 from ..core.target_plan import TargetError
-from . import animation, opsdata, preview, props, sources
+from . import opsdata, preview, props, sources
 
 
 def _report_take(op, take, obj) -> None:
@@ -30,18 +31,6 @@ def _report_take(op, take, obj) -> None:
                         f"{len(take.names)} channels at {take.fps:g} Hz")
     for warning in take.warnings:
         op.report({"WARNING"}, f"Facsimile: {warning}")
-
-
-def use_take(context, take, name: str, start: int, set_range: bool):
-    """Create the take object, make it the source; the scene range follows if asked."""
-    scene = context.scene
-    obj = sources.create_take_object(context, take, name, start)
-    settings = scene.facsimile_drive
-    settings.source = obj
-    props.ensure_channels(settings)
-    if set_range:
-        scene.frame_start, scene.frame_end = sources.keyed_frames(obj)
-    return obj
 
 
 class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
@@ -74,7 +63,7 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
                 take_files.check_file(path)
                 take = sources.take_from_scene_file(context, path)
             name = os.path.splitext(os.path.basename(path))[0]
-            obj = use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
+            obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
         except TakeError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
@@ -129,7 +118,7 @@ class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
                 "the source mesh does not seem to face -Y; the encoding may be wrong"]
             take = take_from_codes(weights, (frames - frames[0]) / fps,
                                    f"'{obj.name}' (encoded)", warnings)
-            take_obj = use_take(context, take, f"Take {obj.name}", self.frame_start, False)
+            take_obj = take_object.use_take(context, take, f"Take {obj.name}", self.frame_start, False)
         except (TakeError, InferenceError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
@@ -155,7 +144,7 @@ class FACSIMILE_OT_set_source(bpy.types.Operator):
             return {"CANCELLED"}
         settings = context.scene.facsimile_drive
         settings.source = obj
-        props.ensure_channels(settings)
+        take_object.ensure_channels(settings)
         self.report({"INFO"}, f"Facsimile: '{obj.name}' drives the targets: "
                               f"{len(placed.take.names)} channels, frames {placed.frames[0]}-"
                               f"{placed.frames[-1]}")
@@ -188,7 +177,7 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
             problem = sources.source_problem(settings.source)
             if problem:
                 raise TakeError(problem)
-            props.ensure_channels(settings)
+            take_object.ensure_channels(settings)
             state = preview.start(scene, chosen)
         except (TakeError, TargetError, InferenceError, ValueError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
@@ -217,11 +206,11 @@ class FACSIMILE_OT_link_rotation(bpy.types.Operator):
 
     def execute(self, context):
         take = context.scene.facsimile_drive.source
-        if not sources.is_take_object(take):
+        if not take_object.is_take_object(take):
             self.report({"ERROR"}, "Facsimile: the source is not a take with rotations")
             return {"CANCELLED"}
         label = dict((p[0], p[1].lower()) for p in ROTATION_PARTS)[self.part]
-        driver = take if self.part == "HEAD" else sources.eye_objects(take).get(self.part[-1])
+        driver = take if self.part == "HEAD" else take_object.eye_objects(take).get(self.part[-1])
         has_rotation = driver is not None and any(
             fc.data_path == "rotation_euler" for fc in animation.assigned_fcurves(driver))
         if not has_rotation:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from .. import prefs
+from .. import animation, prefs
 from ..core.drive_values import drive_values
-from . import animation, fold, opsdata, sources, targets
+from . import fold, opsdata, sources, targets
 
 
 @dataclass

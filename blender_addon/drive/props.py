@@ -3,16 +3,17 @@
 
 The retarget map is a collection of 52 channel entries (``FloatVectorProperty`` stops at 32
 items). An empty collection means the identity map, so files that never touched the map
-carry nothing; operators fill it on first use (:func:`ensure_channels`).
+carry nothing; operators fill it on first use (``take_object.ensure_channels``).
 """
 
 import bpy
 
+from .. import take_object
 from ..scene_settings import scene_settings_factory
 
 from ..core import arkit
 from ..core.retarget import RetargetMap
-from . import preview, sources
+from . import preview
 
 MODE_ITEMS = (
     ("AUTO", "Auto", "Drive ARKit-named keys directly; solve meshes that have only other keys"),
@@ -33,7 +34,7 @@ def _map_changed(self, _context):
 
 
 def _source_poll(_self, obj):
-    return obj.type == "MESH" or sources.is_take_object(obj)
+    return obj.type == "MESH" or take_object.is_take_object(obj)
 
 
 class FACSIMILE_PG_channel(bpy.types.PropertyGroup):
@@ -77,19 +78,9 @@ class FACSIMILE_PG_drive(bpy.types.PropertyGroup):
     preview_targets: bpy.props.CollectionProperty(type=FACSIMILE_PG_preview_target)
 
 
-def ensure_channels(settings) -> None:
-    """Fill the map with the 52 identity entries if it is empty (operators only: UI draw
-    code may not write)."""
-    if len(settings.channels) == len(arkit.ARKIT_52):
-        return
-    settings.channels.clear()
-    for name in arkit.ARKIT_52:
-        settings.channels.add().name = name
-
-
 def write_map(settings, rmap: RetargetMap) -> None:
     global _writing_map
-    ensure_channels(settings)
+    take_object.ensure_channels(settings)
     _writing_map = True
     try:
         settings.clamp = rmap.clamp

@@ -21,7 +21,7 @@ import numpy as np
 from ..core import rig as core_rig
 from ..core.custom_rig_solver import CustomRigSolver
 from ..core.target_plan import MODES, TargetError, TargetPlan, direct_rows
-from ..rig.opsdata import read_mesh
+from .. import mesh_io
 from . import fold
 
 _PREDICTIONS: dict = {}      # mesh checksum -> (arkit deltas (52,V,3), regions (V,R)), this session
@@ -53,28 +53,15 @@ def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO") -> TargetPlan:
     preview_muted = fold.folded_names(keys)
     used = [i for i, kb in enumerate(blocks) if not kb.mute or kb.name in preview_muted]
     expression, regions = predicted_expressions(obj, provider)
-    solver = CustomRigSolver(expression, _key_deltas_world(obj, [blocks[i] for i in used]), regions)
+    solver = CustomRigSolver(expression, mesh_io.key_deltas_world(obj, [blocks[i] for i in used]), regions)
     return TargetPlan(obj.name, "SOLVE", [names[i] for i in used],
                       np.array([index[i] for i in used]), solver=solver)
-
-
-def _key_deltas_world(obj, blocks) -> np.ndarray:
-    """(K, V, 3) world-space deltas of key blocks against their relative keys."""
-    n = len(obj.data.vertices)
-    linear = np.array(obj.matrix_world, dtype=np.float64)[:3, :3]
-    out = np.empty((len(blocks), n, 3), np.float32)
-    co, ref = np.empty(n * 3, np.float32), np.empty(n * 3, np.float32)
-    for k, kb in enumerate(blocks):
-        kb.points.foreach_get("co", co)
-        kb.relative_key.points.foreach_get("co", ref)
-        out[k] = (co - ref).reshape(n, 3) @ linear.T
-    return out
 
 
 def predicted_expressions(obj, provider: str = "AUTO") -> tuple[np.ndarray, np.ndarray]:
     """(52,V,3) world-space ARKit shapes the network predicts on ``obj``, and its (V,R)
     region weights. Cached on the mesh's geometry, so preview and bake run the networks once."""
-    arrays = read_mesh(obj)
+    arrays = mesh_io.read_mesh(obj)
     digest = hashlib.blake2b(np.ascontiguousarray(arrays.verts_world, np.float32).tobytes(),
                              digest_size=16)
     digest.update(np.ascontiguousarray(arrays.faces).tobytes())

@@ -2,6 +2,7 @@
 
 import bpy
 
+from .. import take_object
 from ..sidebar import SidebarPanel
 from . import opsdata, preview, sources
 
@@ -38,7 +39,7 @@ class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
         problem = sources.source_problem(settings.source)
         if problem:
             layout.label(text=problem, icon="INFO")
-        if sources.is_take_object(settings.source):
+        if take_object.is_take_object(settings.source):
             row = layout.row(align=True)
             row.label(text="Rotation to active:")
             for part, label, _ in (("HEAD", "Head", ""), ("EYE_L", "Eye L", ""), ("EYE_R", "Eye R", "")):

@@ -18,7 +18,7 @@ import threading
 import bpy
 import numpy as np
 
-from .. import prefs
+from .. import mesh_io, prefs
 from ..core import inference
 from ..core import rig as core_rig
 from ..core.regions import REGION_NAMES, group_name
@@ -49,7 +49,7 @@ def _target(context):
 class _RigJob:
     """The computation of one operator run, safe to run on a worker thread."""
 
-    def __init__(self, arrays: opsdata.MeshArrays, painted: np.ndarray | None, strength: float, provider: str):
+    def __init__(self, arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str):
         self.arrays, self.painted, self.strength, self.provider = arrays, painted, strength, provider
         self.progress, self.stage = 0.0, "starting"
         self.cancel = False
@@ -95,7 +95,7 @@ class _RigOperatorBase:
             if painted is None:
                 raise core_rig.RigError("no FX_ groups to localize with: run Predict Regions first, or choose "
                                         "'Predicted' localization")
-        arrays = opsdata.read_mesh(obj)
+        arrays = mesh_io.read_mesh(obj)
         return obj, _RigJob(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context))
 
     def _write(self, context, obj, job: _RigJob) -> set:
@@ -111,7 +111,7 @@ class _RigOperatorBase:
                 txn.ensure_basis()
                 statuses = {"added": [], "replaced": [], "skipped": []}
                 for name, delta in result.named_deltas(self.naming):
-                    co = opsdata.shape_key_coords(job.arrays, delta)
+                    co = mesh_io.shape_key_coords(job.arrays, delta)
                     statuses[txn.write_shape_key(name, co, self.existing == "REPLACE")].append(name)
                 report.append(f"{len(statuses['added'])} shape keys added")
                 if statuses["replaced"]:

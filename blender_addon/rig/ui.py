@@ -6,6 +6,7 @@ import bpy
 from ..sidebar import SidebarPanel
 from .. import prefs
 from ..core import arkit, inference
+from .opsdata import slider_keys
 
 
 def provider_label(context) -> str:
@@ -18,19 +19,6 @@ def provider_label(context) -> str:
     except inference.InferenceError as ex:
         return f"unavailable ({ex})"
     return first.replace("ExecutionProvider", "") + " (not run yet)"
-
-
-def slider_keys(obj):
-    """{ARKit name: key block} for the keys of ``obj`` that are ARKit channels (any naming)."""
-    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
-    if keys is None:
-        return {}
-    found = {}
-    for kb in keys.key_blocks[1:]:
-        name = arkit.normalize_name(kb.name)
-        if name is not None and name not in found:
-            found[name] = kb
-    return found
 
 
 class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):

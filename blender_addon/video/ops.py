@@ -6,7 +6,7 @@ modal: decoding and face tracking run on a worker thread (FFmpeg and ONNX Runtim
 the GIL), the Video panel and the cursor show progress with the frames per second, Esc
 cancels and leaves the file untouched. Run from a script, the CLI or headless it works
 synchronously. Either way the result is the same take object every other source makes
-(``drive/sources.create_take_object``), so live preview, solving onto custom rigs and
+(``take_object.use_take``), so live preview, solving onto custom rigs and
 baking work on it unchanged.
 
 Tracking is the slow part; calibration, gains and smoothing are cheap. The last tracked
@@ -22,10 +22,9 @@ import time
 
 import bpy
 
-from ..scene_settings import scene_settings_factory
 from bpy_extras.io_utils import ImportHelper
 
-from .. import prefs
+from .. import prefs, take_object
 from ..core.takes import TakeError
 from ..core.takes import video as core_video
 from ..core.video import decode
@@ -186,9 +185,7 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         name = os.path.splitext(os.path.basename(path))[0]
         try:
             take = core_video.take_from_track(track, options)
-            from ..drive.ops import use_take
-
-            obj = use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
+            obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
         except TakeError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
@@ -289,20 +286,15 @@ class FACSIMILE_OT_cancel_video(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class FACSIMILE_PG_video(bpy.types.PropertyGroup):
-    """UI state of the video import (not part of the performance)."""
-
-    running: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    cancel_requested: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    progress: bpy.props.FloatProperty(min=0.0, max=1.0, options={"SKIP_SAVE"})
-    status: bpy.props.StringProperty(options={"SKIP_SAVE"})
-    last_source: bpy.props.StringProperty()
-    last_frames: bpy.props.IntProperty(default=-1)
-    last_fps: bpy.props.FloatProperty()
-    last_found: bpy.props.FloatProperty()
+classes = (FACSIMILE_OT_import_video, FACSIMILE_OT_cancel_video)
 
 
-classes = (FACSIMILE_PG_video, FACSIMILE_OT_import_video, FACSIMILE_OT_cancel_video)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
 
-register, unregister = scene_settings_factory("facsimile_video", FACSIMILE_PG_video, classes,
-                                              on_unregister=clear_cache)
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+    clear_cache()

@@ -14,10 +14,12 @@ from typing import Callable
 
 import bpy
 
+from ..core.errors import FacsimileError
+
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".fbx", ".blend")
 
 
-class CliError(Exception):
+class CliError(FacsimileError):
     """Bad input: printed as one line, exit status 2."""
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import TargetError
 from .solve import RigSolver
 
 MAX_SOLVE_VERTICES = 6000
@@ -36,14 +37,14 @@ class CustomRigSolver:
             raise ValueError(f"bases must be (52|K, V, 3) on the same vertices, got "
                              f"{expression.shape} and {rig.shape}")
         if rig.shape[0] == 0:
-            raise ValueError("the custom rig has no shape keys to solve for")
+            raise TargetError("the custom rig has no shape keys to solve for")
         moving = (np.abs(expression).max(axis=(0, 2)) > 0) | (np.abs(rig).max(axis=(0, 2)) > 0)
         vertices = np.flatnonzero(moving)
         if vertices.size > max_vertices:
             rng = np.random.default_rng(seed)
             vertices = np.sort(rng.choice(vertices, size=max_vertices, replace=False))
         if vertices.size == 0:
-            raise ValueError("neither rig moves any vertex")
+            raise TargetError("neither rig moves any vertex")
         self.vertices = vertices
         self.expression = expression[:, vertices].reshape(expression.shape[0], -1)
         self.n_keys = rig.shape[0]

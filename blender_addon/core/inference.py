@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import FacsimileError
+
 PROVIDER_CHOICES = ("AUTO", "CUDA", "CPU")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -27,7 +29,7 @@ CPU = "CPUExecutionProvider"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
-class InferenceError(RuntimeError):
+class InferenceError(FacsimileError, RuntimeError):
     """A model could not be loaded or run; the message is shown to the artist."""
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from . import arkit, inference, parallel, parts
+from .errors import Cancelled, FacsimileError
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -35,12 +36,8 @@ RIG_MODEL = "rig.onnx"
 LOCALIZER_MODEL = "localizer.onnx"
 
 
-class RigError(ValueError):
+class RigError(FacsimileError, ValueError):
     """Input a rig cannot be built from; the message is shown to the artist."""
-
-
-class Cancelled(Exception):
-    """The artist cancelled; nothing was written."""
 
 
 @dataclass

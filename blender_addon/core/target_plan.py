@@ -19,12 +19,9 @@ import numpy as np
 
 from . import arkit
 from .custom_rig_solver import CustomRigSolver
+from .errors import TargetError
 
 MODES = ("AUTO", "DIRECT", "SOLVE")
-
-
-class TargetError(ValueError):
-    """A mesh cannot be driven; the message is shown to the artist."""
 
 
 def direct_rows(key_names) -> tuple[list, np.ndarray]:

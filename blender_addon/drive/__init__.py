@@ -4,23 +4,17 @@
 The bpy-free parts (take files, the custom-rig solve, drive values) live in ``core/``.
 """
 
-_modules = ()
+from . import bake, handlers, ops, props, targets, ui
+
+modules = (props, ops, bake, ui, handlers)   # registered in this order, unregistered in reverse
 
 
 def register():
-    global _modules
-    from . import bake, handlers, ops, props, ui
-
-    _modules = (props, ops, bake, ui, handlers)
-    for module in _modules:
+    for module in modules:
         module.register()
 
 
 def unregister():
-    global _modules
-    for module in reversed(_modules):
+    for module in reversed(modules):
         module.unregister()
-    _modules = ()
-    from . import targets
-
     targets.clear_cache()

@@ -20,16 +20,11 @@ import bpy
 import numpy as np
 
 from .. import animation, prefs
-from ..core.inference import InferenceError
+from ..options import EXISTING_ITEMS
 from ..core.drive_values import drive_values
-from ..core.takes import TakeError
-from ..core.target_plan import TargetError
+from ..core.errors import FacsimileError, TargetError
 from . import opsdata, sources, targets
 
-EXISTING_ITEMS = (
-    ("SKIP", "Keep", "Keep animation curves you made on the same keys (and say so)"),
-    ("REPLACE", "Replace", "Replace animation curves you made on the same keys (and say so)"),
-)
 
 
 def key_frames(first: int, last: int, step: int) -> np.ndarray:
@@ -142,7 +137,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
                 values = drive_values(placed, rmap, plan, frames, self.smoothing,
                                                settings.solve_smooth, settings.solve_sparsity)
                 jobs.append((obj, plan, values))
-        except (TakeError, TargetError, InferenceError, ValueError) as err:
+        except (FacsimileError, ValueError) as err:   # ValueError: an empty frame range
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         try:
@@ -205,4 +200,11 @@ class FACSIMILE_OT_clear_bake(bpy.types.Operator):
 classes = (FACSIMILE_OT_bake, FACSIMILE_OT_clear_bake)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -17,12 +17,11 @@ import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .. import animation, prefs, take_object
-from ..core.inference import InferenceError
+from ..core.errors import FacsimileError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
 from ..core.takes import files as take_files
 from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
-from ..core.target_plan import TargetError
 from . import opsdata, preview, props, sources
 
 
@@ -64,7 +63,7 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
                 take = sources.take_from_scene_file(context, path)
             name = os.path.splitext(os.path.basename(path))[0]
             obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
-        except TakeError as err:
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         _report_take(self, take, obj)
@@ -119,7 +118,7 @@ class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
             take = take_from_codes(weights, (frames - frames[0]) / fps,
                                    f"'{obj.name}' (encoded)", warnings)
             take_obj = take_object.use_take(context, take, f"Take {obj.name}", self.frame_start, False)
-        except (TakeError, InferenceError) as err:
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         finally:
@@ -139,7 +138,7 @@ class FACSIMILE_OT_set_source(bpy.types.Operator):
         obj = context.active_object
         try:
             placed = sources.read_source(obj, context.scene)   # checks names and keys
-        except TakeError as err:
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         settings = context.scene.facsimile_drive
@@ -179,7 +178,7 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
                 raise TakeError(problem)
             take_object.ensure_channels(settings)
             state = preview.start(scene, chosen)
-        except (TakeError, TargetError, InferenceError, ValueError) as err:
+        except (FacsimileError, ValueError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         overridden = [o.name for o in chosen if preview.has_key_animation(o)]
@@ -285,4 +284,11 @@ classes = (FACSIMILE_OT_import_take, FACSIMILE_OT_encode_mesh, FACSIMILE_OT_set_
            FACSIMILE_OT_save_map, FACSIMILE_OT_load_map)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

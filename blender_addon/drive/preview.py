@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import animation, prefs
 from ..core.drive_values import drive_values
+from ..core.errors import FacsimileError
 from . import fold, opsdata, sources, targets
 
 
@@ -82,7 +83,7 @@ def _tables(scene) -> _Tables:
     if preview.tables is None:
         try:
             preview.tables = build(scene, opsdata.preview_objects(scene.facsimile_drive))
-        except (ValueError, RuntimeError) as err:   # TakeError, TargetError, InferenceError
+        except FacsimileError as err:   # TakeError, TargetError, InferenceError: shown in the panel
             preview.tables = _Tables(error=str(err))
         for target in preview.tables.targets:       # folded in the file, not in memory:
             obj = bpy.data.objects.get(target.obj_name)   # an undo or a reload happened

@@ -9,7 +9,6 @@ carry nothing; operators fill it on first use (``take_object.ensure_channels``).
 import bpy
 
 from .. import take_object
-from ..scene_settings import scene_settings_factory
 
 from ..core import arkit
 from ..core.retarget import RetargetMap
@@ -95,5 +94,14 @@ def write_map(settings, rmap: RetargetMap) -> None:
 
 classes = (FACSIMILE_PG_channel, FACSIMILE_PG_preview_target, FACSIMILE_PG_drive)
 
-register, unregister = scene_settings_factory("facsimile_drive", FACSIMILE_PG_drive, classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.facsimile_drive = bpy.props.PointerProperty(type=FACSIMILE_PG_drive)
+
+
+def unregister():
+    del bpy.types.Scene.facsimile_drive
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
 

@@ -19,13 +19,15 @@ import hashlib
 import numpy as np
 
 from ..core import rig as core_rig
+from ..core.cache import BoundedCache
 from ..core.custom_rig_solver import CustomRigSolver
-from ..core.target_plan import MODES, TargetError, TargetPlan, direct_rows
+from ..core.errors import TargetError
+from ..core.target_plan import MODES, TargetPlan, direct_rows
 from .. import mesh_io
 from . import fold
 
-_PREDICTIONS: dict = {}      # mesh checksum -> (arkit deltas (52,V,3), regions (V,R)), this session
-_MAX_CACHED = 4
+# (mesh checksum, provider) -> (arkit deltas (52,V,3), regions (V,R)), this session
+_PREDICTIONS = BoundedCache(max_size=4)
 
 
 def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO") -> TargetPlan:
@@ -66,15 +68,15 @@ def predicted_expressions(obj, provider: str = "AUTO") -> tuple[np.ndarray, np.n
                              digest_size=16)
     digest.update(np.ascontiguousarray(arrays.faces).tobytes())
     key = (digest.hexdigest(), provider)
-    if key not in _PREDICTIONS:
+
+    def predict():
         try:
             result = core_rig.predict(arrays.verts_world, arrays.faces, provider=provider)
         except core_rig.RigError as err:
             raise TargetError(f"'{obj.name}': {err}") from None
-        while len(_PREDICTIONS) >= _MAX_CACHED:
-            _PREDICTIONS.pop(next(iter(_PREDICTIONS)))
-        _PREDICTIONS[key] = (result.arkit_deltas(), result.region_weights)
-    return _PREDICTIONS[key]
+        return result.arkit_deltas(), result.region_weights
+
+    return _PREDICTIONS.get_or_compute(key, predict)
 
 
 def clear_cache() -> None:

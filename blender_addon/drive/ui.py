@@ -95,4 +95,11 @@ class FACSIMILE_PT_retarget_map(SidebarPanel, bpy.types.Panel):
 classes = (FACSIMILE_UL_channels, FACSIMILE_PT_drive, FACSIMILE_PT_retarget_map)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

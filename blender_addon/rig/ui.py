@@ -71,4 +71,11 @@ class FACSIMILE_PT_sliders(SidebarPanel, bpy.types.Panel):
 classes = (FACSIMILE_PT_rig, FACSIMILE_PT_sliders)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -25,13 +25,14 @@ import bpy
 from bpy_extras.io_utils import ImportHelper
 
 from .. import prefs, take_object
+from ..core.cache import BoundedCache
+from ..core.errors import Cancelled, FacsimileError
 from ..core.takes import TakeError
 from ..core.takes import video as core_video
 from ..core.video import decode
 
 FILE_FILTER = ";".join(f"*{ext}" for ext in decode.EXTENSIONS)
-_TRACKS: dict = {}          # (path, size, mtime, mirrored, start, stop) -> VideoTrack
-_MAX_TRACKS = 2
+_TRACKS = BoundedCache(max_size=2)   # (path, size, mtime, mirrored, start, stop) -> VideoTrack
 
 
 def _track_key(path: str, options) -> tuple:
@@ -48,9 +49,7 @@ def cached_track(path: str, options):
 
 
 def _keep_track(path: str, options, track) -> None:
-    while len(_TRACKS) >= _MAX_TRACKS:
-        _TRACKS.pop(next(iter(_TRACKS)))
-    _TRACKS[_track_key(path, options)] = track
+    _TRACKS.put(_track_key(path, options), track)
 
 
 def clear_cache() -> None:
@@ -186,7 +185,7 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         try:
             take = core_video.take_from_track(track, options)
             obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
-        except TakeError as err:
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         state = context.scene.facsimile_video
@@ -220,7 +219,7 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
                     raise job.error
                 track = job.track
                 _keep_track(path, options, track)
-        except TakeError as err:
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         return self._finish(context, path, options, track)
@@ -262,11 +261,11 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         wm.progress_end()
         _set_state(context, False)
         context.scene.facsimile_video.cancel_requested = False
-        if isinstance(job.error, core_video.Cancelled):
+        if isinstance(job.error, Cancelled):
             self.report({"WARNING"}, "Facsimile: video import cancelled, nothing was changed")
             return {"CANCELLED"}
         if job.error is not None:
-            message = str(job.error) if isinstance(job.error, TakeError) else \
+            message = str(job.error) if isinstance(job.error, FacsimileError) else \
                 f"video import failed ({type(job.error).__name__}: {job.error})"
             self.report({"ERROR"}, f"Facsimile: {message}")
             return {"CANCELLED"}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
+from ..errors import FacsimileError
 
-class TakeError(ValueError):
+
+class TakeError(FacsimileError, ValueError):
     """A take cannot be read. ``str(err)`` is the one-line message for the artist.
 
     Subclasses ValueError so generic callers that catch bad-input errors still catch it.

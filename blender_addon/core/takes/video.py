@@ -43,6 +43,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import arkit
+from ..errors import Cancelled
 from .errors import TakeError, describe_source
 from .take import Take
 
@@ -62,10 +63,6 @@ REGION_OF: dict[str, str] = {n: r for r, names in REGIONS.items() for n in names
 # Channels MediaPipe is known to under-report (mediapipe issue #4450).
 WEAK_CHANNELS = ("eyeWideLeft", "eyeWideRight", "noseSneerLeft", "noseSneerRight",
                  "cheekSquintLeft", "cheekSquintRight")
-
-
-class Cancelled(Exception):
-    """The artist cancelled the import; nothing was produced."""
 
 
 @dataclass

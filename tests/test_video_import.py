@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from blender_addon.core import arkit
-from blender_addon.core.takes import video as tv
+from blender_addon.core.video import take as tv
 
 pytest.importorskip("av")
 ROOT = Path(__file__).resolve().parent.parent

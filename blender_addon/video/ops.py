@@ -28,7 +28,7 @@ from .. import prefs, take_object
 from ..core.cache import BoundedCache
 from ..core.errors import Cancelled, FacsimileError
 from ..core.takes import TakeError
-from ..core.takes import video as core_video
+from ..core.video import take as core_video
 from ..core.video import decode
 
 FILE_FILTER = ";".join(f"*{ext}" for ext in decode.EXTENSIONS)

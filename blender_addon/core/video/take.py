@@ -44,8 +44,8 @@ import numpy as np
 
 from .. import arkit
 from ..errors import Cancelled
-from .errors import TakeError, describe_source
-from .take import Take
+from ..takes.errors import TakeError, describe_source
+from ..takes.take import Take
 
 KIND = "Video"
 
@@ -184,8 +184,8 @@ def track_video(path, options: Optional[VideoOptions] = None, progress: Optional
     :class:`Cancelled`. Raises :class:`TakeError` for unreadable files or a video without
     any face.
     """
-    from ..video import decode
-    from ..video.landmarker import FaceLandmarker, LandmarkerError
+    from . import decode
+    from .landmarker import FaceLandmarker, LandmarkerError
 
     options = options or VideoOptions()
     where = describe_source(KIND, path)
@@ -252,7 +252,7 @@ def track_video(path, options: Optional[VideoOptions] = None, progress: Optional
 def mediapipe_to_arkit(blendshapes: np.ndarray) -> np.ndarray:
     """(T, 52) MediaPipe-ordered scores -> (T, 52) ARKit order; ``_neutral`` dropped,
     ``tongueOut`` (not tracked) 0."""
-    from ..video.landmarker import MP_BLENDSHAPES
+    from .landmarker import MP_BLENDSHAPES
 
     out = np.zeros((len(blendshapes), len(arkit.ARKIT_52)), np.float32)
     for j, name in enumerate(MP_BLENDSHAPES):

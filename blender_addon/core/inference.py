@@ -181,8 +181,3 @@ def clear_cache() -> None:
     with _lock:
         _sessions.clear()
         _last_info = None
-
-
-def shipped_models() -> list[Path]:
-    """The .onnx files shipped in the extension's models folder."""
-    return sorted(MODELS_DIR.glob("*.onnx"))

@@ -11,7 +11,7 @@ the region labels, reaches the new topology through barycentric closest-point
 correspondence on the ICT surface. Units never matter: normalization divides
 them out (mm, cm and m heads give the same canonical mesh, see the tests).
 
-Building a pool entry costs one eigendecomposition (~0.1-0.3 s), so the pool is
+Building a pool entry costs one eigendecomposition, so the pool is
 built once and expressions are drawn per step: the rig losses use all 53 shapes
 of an entry, the expression encoder a random mix of them.
 """
@@ -198,18 +198,6 @@ def make_pool_mesh(ict: ICTFaceKit, topo: Topology, id_coeffs: np.ndarray, rng: 
     prepared = featlib.prepare(canon, topo.faces)
     return PoolMesh(name, prepared, norm.apply_vectors(deltas).astype(np.float32), topo.labels,
                     np.asarray(id_coeffs, np.float32), float(norm.scale))
-
-
-def build_pool(ict: ICTFaceKit, labels: np.ndarray, count: int, seed: int,
-               log=print, **kw) -> list[PoolMesh]:
-    rng = np.random.default_rng(seed)
-    pool = []
-    for i in range(count):
-        topo = make_topology(ict, labels, rng)
-        pool.append(make_pool_mesh(ict, topo, random_identity(rng), rng, f"train{i:04d}", **kw))
-        if log and (i + 1) % 25 == 0:
-            log(f"pool {i + 1}/{count} meshes")
-    return pool
 
 
 def random_code(rng: np.random.Generator, n: int = 53) -> np.ndarray:

@@ -203,9 +203,3 @@ class VideoReader:
 def _first_line(ex: Exception) -> str:
     text = str(ex).strip().splitlines()
     return text[0][:160] if text else type(ex).__name__
-
-
-def probe(path) -> VideoInfo:
-    """Size, rate and length of a video without decoding it all."""
-    with VideoReader(path) as video:
-        return video.info

@@ -60,9 +60,6 @@ REGIONS: dict[str, tuple[str, ...]] = {
     "mouth": tuple(n for n in arkit.ARKIT_52 if n.startswith(("jaw", "mouth", "tongue"))),
 }
 REGION_OF: dict[str, str] = {n: r for r, names in REGIONS.items() for n in names}
-# Channels MediaPipe is known to under-report (mediapipe issue #4450).
-WEAK_CHANNELS = ("eyeWideLeft", "eyeWideRight", "noseSneerLeft", "noseSneerRight",
-                 "cheekSquintLeft", "cheekSquintRight")
 
 
 @dataclass

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The headless pipeline: ``python -m blender_addon rig|bake|demo`` in a fresh process."""
 
 from __future__ import annotations

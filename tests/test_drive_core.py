@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive, numpy side: retarget map, takes from channels and meshes, custom-rig solve, files."""
 
 from __future__ import annotations

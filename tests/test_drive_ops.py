@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive in real Blender: import takes, retarget onto other meshes, solve custom rigs, bake."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``python build.py bench drive``: speed of baking, live preview and mesh encoding.
 
 Every number comes with a baseline measured in the same run on the same machine:

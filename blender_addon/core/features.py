@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Network inputs: the one definition shared by training and the add-on.
 
 Everything a network sees is built here from a mesh already in the canonical

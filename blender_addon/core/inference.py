@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ONNX Runtime sessions: provider choice, fallback, caching and the model registry.
 
 Every network the add-on runs goes through :func:`get_session`. It decides which

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Loose parts inside a head (teeth, tongue, gums, eyes): which follow the jaw, and how.
 
 The networks rig the skin only (``mesh.head.find_skin``). A part the skin encloses is

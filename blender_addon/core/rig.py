@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Neutral head -> region weights + ARKit shape deltas: the rig pipeline, without Blender.
 
 Data flows one way::

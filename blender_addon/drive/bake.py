@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Bake: the performance as keyframes on one or many targets, written in bulk.
 
 ``facsimile.bake`` keys every driven shape key of every selected target over a frame range

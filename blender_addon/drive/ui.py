@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """View3D > Sidebar > Facsimile: the Drive panel (source, preview, bake) and the retarget map."""
 
 import bpy

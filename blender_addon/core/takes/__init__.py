@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every performance source becomes one :class:`Take` (see ``take.py``).
 
 Readers raise :class:`TakeError` with a one-line message for the artist.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one exception every take reader raises.
 
 Its message is shown as-is in Blender's report bar, so it is a single line that names the

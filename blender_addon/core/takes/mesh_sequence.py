@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Takes from an animated mesh of any topology: the expression encoder reads each frame.
 
 An artist's animated head (shape keys under any names, a mesh cache, an armature, any

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """`Take`: one recorded facial performance, whatever file or tool it came from.
 
 Every reader (Live Link Face CSV, Face Cap TXT, shape-key bakes, video) returns a Take, and

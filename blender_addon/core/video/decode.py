@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Video frames as numpy arrays, with PyAV (FFmpeg's libraries in one wheel).
 
 Blender embeds FFmpeg, but its Python API cannot hand a movie's frames to a script: an image

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """MediaPipe's face landmarker, re-assembled on ONNX Runtime (no MediaPipe at run time).
 
 The three networks of Google's ``face_landmarker.task`` (converted by

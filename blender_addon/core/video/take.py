@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Performance videos (mp4, mov, ... any size and rate) -> :class:`Take`.
 
 Two steps, so an artist can re-calibrate without tracking the video again:

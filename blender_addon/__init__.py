@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Facsimile: neural facial rigging and retargeting for Blender.
 
-This file only registers. Every feature lives in its own folder (``rig/``, and
-``drive/`` for performances) over the bpy-free ``core/`` package; bpy-dependent modules are
+This file only registers. Every feature lives in its own folder (``rig/``, ``drive/`` for
+performances, ``video/``, ``cli/`` for the command line) over the bpy-free ``core/`` package
+(docs/architecture.md); bpy-dependent modules are
 imported inside :func:`register` so that ``blender_addon.core`` stays importable
 without Blender (training and the tests import it).
 """
@@ -11,9 +12,9 @@ _modules = []
 
 
 def _feature_modules():
-    from . import drive, prefs, rig, video
+    from . import cli, drive, prefs, rig, video
 
-    return [prefs, rig, drive, video]
+    return [prefs, rig, drive, video, cli]
 
 
 def register():

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Headless command line: ``python -m blender_addon COMMAND …`` (with the bpy module).
 
-The commands (``rig``, ``bake``, ``demo``) live in ``drive/cli.py``, which also registers
+The commands (``rig``, ``bake``, ``demo``) live in ``cli/commands.py``, which also registers
 them for ``blender --command facsimile …``; see docs/cli.md.
 """
 
 import sys
 
-from .drive.cli import main
+from .cli.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

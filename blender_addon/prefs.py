@@ -50,9 +50,14 @@ def provider_choice(context=None) -> str:
     return prefs.execution_provider if prefs else "AUTO"
 
 
+classes = (FACSIMILE_AP_preferences,)
+
+
 def register():
-    bpy.utils.register_class(FACSIMILE_AP_preferences)
+    for cls in classes:
+        bpy.utils.register_class(cls)
 
 
 def unregister():
-    bpy.utils.unregister_class(FACSIMILE_AP_preferences)
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from blender_addon.core import arkit, rig
-from blender_addon.core import mesh as meshlib
+from blender_addon.core.closest_point import closest_point_barycentric, interpolate_barycentric
+from blender_addon.core.mesh.head import find_skin, normalize_head
+from blender_addon.core.mesh.proxy import loop_free_subdivide
 
 from .data import dataset
 from .data.ict import MOUTH_PARTS, ICTFaceKit, data_root, load_ict_with_mouth
@@ -96,7 +98,7 @@ def facecap_dense_heads(levels=DENSE_LEVELS) -> list[TestHead]:
     heads = []
     verts, faces, gt = base.verts, base.faces, base.gt
     for level in range(1, max(levels) + 1):
-        verts, faces, gt = meshlib.loop_free_subdivide(verts, faces, gt, axis=1)
+        verts, faces, gt = loop_free_subdivide(verts, faces, gt, axis=1)
         verts, faces = verts.astype(np.float64), faces.astype(np.int64)
         if level in levels:
             heads.append(TestHead(f"facecap_x{4 ** level}_{len(verts) // 1000}k", verts, faces, gt,
@@ -196,9 +198,9 @@ def predict_surface_transfer(head: TestHead, ict: ICTFaceKit) -> np.ndarray:
     then a few rounds of similarity ICP (closest points, Umeyama) refine it.
     """
     src = ict.neutral.astype(np.float64)
-    n_src = meshlib.normalize_head(src)
-    tgt_skin = meshlib.find_skin(head.verts, head.faces)
-    n_tgt = meshlib.normalize_head(head.verts[tgt_skin])
+    n_src = normalize_head(src)
+    tgt_skin = find_skin(head.verts, head.faces)
+    n_tgt = normalize_head(head.verts[tgt_skin])
     tgt = n_tgt.apply(head.verts)
     src_c = n_src.apply(src)
     from scipy.spatial import cKDTree
@@ -213,9 +215,9 @@ def predict_surface_transfer(head: TestHead, ict: ICTFaceKit) -> np.ndarray:
         total = (r @ total[0], s * (r @ total[1]) + t, s * total[2])
     r, t, s = total
     aligned = s * tgt @ r.T + t
-    fi, bary = meshlib.closest_point_barycentric(aligned, src_c, ict.faces)
+    fi, bary = closest_point_barycentric(aligned, src_c, ict.faces)
     basis = np.moveaxis(n_src.apply_vectors(ict.exp_basis.astype(np.float64)), 0, 1)   # (V_ict,53,3)
-    d_ict = np.moveaxis(meshlib.interpolate_barycentric(basis, ict.faces, fi, bary), 1, 0)  # (53,V,3)
+    d_ict = np.moveaxis(interpolate_barycentric(basis, ict.faces, fi, bary), 1, 0)  # (53,V,3)
     d_tgt = np.einsum("svc,dc->svd", d_ict, r) / s                          # back into the head's frame
     return _in_head_order(head, n_tgt.invert_vectors(d_tgt))
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``python build.py bench drive``: speed of baking, live preview and mesh encoding.
 
 Every number comes with a baseline measured in the same run on the same machine:
@@ -105,7 +106,8 @@ def _take_csv(path: Path, frames: int, fps: float = 24.0) -> None:
 
 def bench_bake(frames: int, tmp: Path) -> list[str]:
     bpy = _start()
-    from blender_addon.drive import animation, bake
+    from blender_addon import animation
+    from blender_addon.drive import bake
 
     obj = _grid_head(bpy, 20)
     key = obj.data.shape_keys
@@ -163,7 +165,7 @@ def bench_bake(frames: int, tmp: Path) -> list[str]:
 
 def bench_preview(side: int, frames: int, tmp: Path) -> list[str]:
     bpy = _start()
-    from blender_addon.drive import handlers
+    from blender_addon.drive import preview
 
     obj = _grid_head(bpy, side)
     n_verts = len(obj.data.vertices)
@@ -180,7 +182,7 @@ def bench_preview(side: int, frames: int, tmp: Path) -> list[str]:
     _select(bpy, obj)
     bpy.ops.facsimile.preview(enable=True)
     t_preview = _timed(play, repeat=2) / frames
-    t_handler = _timed(lambda: [handlers.apply(scene) for _ in range(frames)], repeat=2) / frames
+    t_handler = _timed(lambda: [preview.apply(scene) for _ in range(frames)], repeat=2) / frames
     bpy.ops.facsimile.preview(enable=False)
     bpy.ops.facsimile.bake()
     t_baked = _timed(play, repeat=2) / frames
@@ -242,7 +244,7 @@ def bench_encoding(frames: int) -> list[str]:
 # ------------------------------------------------------------------ 4. custom-rig solve
 
 def bench_solve(side: int, frames: int) -> list[str]:
-    from blender_addon.drive.custom_rig import CustomRigSolver
+    from blender_addon.core.custom_rig_solver import CustomRigSolver
 
     rng = np.random.default_rng(0)
     n = side * side

@@ -68,17 +68,21 @@ def _head(target: int):
 
 def _surface_transfer_baseline(verts: np.ndarray, faces: np.ndarray, template_v, template_f, template_d):
     """Classical route: closest point on the template surface, copy its 52 deltas."""
-    from blender_addon.core import mesh as meshlib
+    from blender_addon.core.closest_point import closest_point_barycentric, interpolate_barycentric
+    from blender_addon.core.mesh.head import normalize_head, split_parts
+    from blender_addon.core.mesh.proxy import build_proxy
+    from blender_addon.core.mesh.topology import clean_faces
 
-    fi, bary = meshlib.closest_point_barycentric(verts, template_v, template_f)
+    fi, bary = closest_point_barycentric(verts, template_v, template_f)
     moved = np.moveaxis(template_d, 0, 1)
-    return meshlib.interpolate_barycentric(moved, template_f, fi, bary)
+    return interpolate_barycentric(moved, template_f, fi, bary)
 
 
 def bench_one(target: int, provider: str) -> dict:
     import bpy
 
     from blender_addon.core import rig as core_rig
+    from blender_addon import mesh_io
     from blender_addon.rig import opsdata
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -89,7 +93,7 @@ def bench_one(target: int, provider: str) -> dict:
     n = len(obj.data.vertices)
     t = {}
     t0 = time.perf_counter()
-    arrays = opsdata.read_mesh(obj)
+    arrays = mesh_io.read_mesh(obj)
     t["read"] = time.perf_counter() - t0
     core_rig.predict(arrays.verts_world, arrays.faces, provider=provider)      # warm the session cache
     # Best of REPEATS: a shared or virtual machine's hiccups are not the code's cost.
@@ -101,7 +105,7 @@ def bench_one(target: int, provider: str) -> dict:
     txn.write_region_groups(result.region_weights)
     txn.ensure_basis()
     for name, delta in result.named_deltas("ARKIT"):
-        txn.write_shape_key(name, opsdata.shape_key_coords(arrays, delta), False)
+        txn.write_shape_key(name, mesh_io.shape_key_coords(arrays, delta), False)
     obj.data.update()
     t["writes"] = time.perf_counter() - t0
     t["total"] = sum(t[k] for k in ("read", "proxy", "inference", "transfer", "writes"))
@@ -109,9 +113,12 @@ def bench_one(target: int, provider: str) -> dict:
     # Baseline on the same mesh: nearest-surface transfer from a 2.7k-vertex template rig.
     rng = np.random.default_rng(0)
     tv = arrays.verts_world[:: max(1, n // 2700)]
-    from blender_addon.core import mesh as meshlib
+    from blender_addon.core.closest_point import closest_point_barycentric, interpolate_barycentric
+    from blender_addon.core.mesh.head import normalize_head, split_parts
+    from blender_addon.core.mesh.proxy import build_proxy
+    from blender_addon.core.mesh.topology import clean_faces
 
-    proxy = meshlib.build_proxy(arrays.verts_world, arrays.faces, max_verts=2700)
+    proxy = build_proxy(arrays.verts_world, arrays.faces, max_verts=2700)
     td = rng.normal(size=(52, len(proxy.verts), 3)).astype(np.float32)
     t0 = time.perf_counter()
     _surface_transfer_baseline(arrays.verts_world, arrays.faces, proxy.verts, proxy.faces, td)
@@ -125,13 +132,16 @@ def bench_one(target: int, provider: str) -> dict:
 def _without_proxy(arrays, provider: str) -> dict:
     """What the proxy saves: spectral operators and the rig network on every skin vertex."""
     from blender_addon.core import features, inference
-    from blender_addon.core import mesh as meshlib
+    from blender_addon.core.closest_point import closest_point_barycentric, interpolate_barycentric
+    from blender_addon.core.mesh.head import normalize_head, split_parts
+    from blender_addon.core.mesh.proxy import build_proxy
+    from blender_addon.core.mesh.topology import clean_faces
     from blender_addon.core import rig as core_rig
 
-    verts, faces, _ = meshlib.split_parts(arrays.verts_world, arrays.faces).skin_mesh()
-    faces, _ = meshlib.clean_faces(faces)
+    verts, faces, _ = split_parts(arrays.verts_world, arrays.faces).skin_mesh()
+    faces, _ = clean_faces(faces)
     t0 = time.perf_counter()
-    prepared = features.prepare(meshlib.normalize_head(verts).apply(verts), faces)
+    prepared = features.prepare(normalize_head(verts).apply(verts), faces)
     t1 = time.perf_counter()
     inference.run(core_rig.RIG_MODEL, features.rig_feeds(prepared), provider)
     t2 = time.perf_counter()

@@ -40,7 +40,7 @@ def make_720p(src: str, out: str, seconds: float = 10.0) -> None:
 
 
 def bench(path: str, frames: int | None = None) -> dict:
-    from blender_addon.core.takes import video as tv
+    from blender_addon.core.video import take as tv
     from blender_addon.core.video import decode
 
     with decode.VideoReader(path) as video:

@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from tools import render
+from blender_addon.cli import render
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"

@@ -56,8 +56,8 @@ def main(argv=None) -> None:
     import bpy  # first: it makes Blender's own modules (addon_utils) importable
     import numpy as np
 
-    from blender_addon.core.takes import video as tv
-    from tools import render
+    from blender_addon.core.video import take as tv
+    from blender_addon.cli import render
 
     video = Path(args.video) if args.video else _test_video()
     frames = [int(f) for f in args.frames.split(",")]

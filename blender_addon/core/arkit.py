@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ARKit-52 and ICT-FaceKit-53 expression names: order, conversion, mirroring, name matching.
 
 Everything that has to agree on "which channel is which" goes through this module: take

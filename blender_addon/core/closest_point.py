@@ -277,7 +277,7 @@ def closest_point_near_vertex(points, verts, faces, anchor,
     faces around vertex ``anchor[i]``, then moves its anchor to the corner nearest to its
     best point so far and looks again, until that corner stops changing (at most
     ``max_steps`` moves): a descent over the surface that finds the closest point
-    whenever the surface near the anchor is not folded. :func:`.mesh.build_proxy`
+    whenever the surface near the anchor is not folded. :func:`.mesh.proxy.build_proxy`
     anchors every original vertex at the proxy vertex its own cluster became, so a
     vertex of the upper lip lands on the upper lip even where the lower lip is closer,
     and never on another loose part. Points whose anchor is -1 or has no faces get the

@@ -1,7 +1,8 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Network inputs: the one definition shared by training and the add-on.
 
 Everything a network sees is built here from a mesh already in the canonical
-head frame (``mesh.normalize_head``: Blender axes, face width 1, nose tip at the
+head frame (``mesh.head.normalize_head``: Blender axes, face width 1, nose tip at the
 origin), so ``model_export`` and the add-on cannot drift apart.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import mesh as meshlib
+from .mesh.topology import vertex_normals
 from .spectral import SpectralOperators, compute_operators
 
 K_EIG = 64
@@ -52,7 +53,7 @@ class PreparedMesh:
 def prepare(verts_canonical: np.ndarray, faces: np.ndarray, k: int = K_EIG) -> PreparedMesh:
     verts = np.asarray(verts_canonical, np.float64)
     faces = np.asarray(faces, np.int64)
-    normals = meshlib.vertex_normals(verts, faces)
+    normals = vertex_normals(verts, faces)
     ops = compute_operators(verts, faces, k=min(k, max(1, len(verts) - 2)))
     return PreparedMesh(verts.astype(np.float32), faces, normals.astype(np.float32), ops)
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ONNX Runtime sessions: provider choice, fallback, caching and the model registry.
 
 Every network the add-on runs goes through :func:`get_session`. It decides which
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import FacsimileError
+
 PROVIDER_CHOICES = ("AUTO", "CUDA", "CPU")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -27,7 +30,7 @@ CPU = "CPUExecutionProvider"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
-class InferenceError(RuntimeError):
+class InferenceError(FacsimileError, RuntimeError):
     """A model could not be loaded or run; the message is shown to the artist."""
 
 
@@ -179,8 +182,3 @@ def clear_cache() -> None:
     with _lock:
         _sessions.clear()
         _last_info = None
-
-
-def shipped_models() -> list[Path]:
-    """The .onnx files shipped in the extension's models folder."""
-    return sorted(MODELS_DIR.glob("*.onnx"))

@@ -1,6 +1,7 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Loose parts inside a head (teeth, tongue, gums, eyes): which follow the jaw, and how.
 
-The networks rig the skin only (``mesh.find_skin``). A part the skin encloses is
+The networks rig the skin only (``mesh.head.find_skin``). A part the skin encloses is
 then classified by how the skin nearest to it moves in the predicted rig (on the
 proxy, so this costs the same for any mesh size):
 

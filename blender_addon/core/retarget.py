@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The retarget map: how each ARKit channel of a performance lands on a character.
 
 The artist tunes four things per channel, and they are applied in numpy to (F, 52) ARKit

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Neutral head -> region weights + ARKit shape deltas: the rig pipeline, without Blender.
 
 Data flows one way::
@@ -19,12 +20,14 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from . import arkit, inference, parallel, parts
+from .errors import Cancelled, FacsimileError
 
 if TYPE_CHECKING:
     import scipy.sparse
 
     from . import features
-    from . import mesh as meshlib
+    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
+    from .mesh.proxy import build_proxy
 
 # ``features`` and ``mesh`` (scipy.sparse, scipy.spatial, ARPACK) are imported inside the
 # functions that rig: the add-on imports this module when Blender starts (for RigError,
@@ -35,12 +38,8 @@ RIG_MODEL = "rig.onnx"
 LOCALIZER_MODEL = "localizer.onnx"
 
 
-class RigError(ValueError):
+class RigError(FacsimileError, ValueError):
     """Input a rig cannot be built from; the message is shown to the artist."""
-
-
-class Cancelled(Exception):
-    """The artist cancelled; nothing was written."""
 
 
 @dataclass
@@ -83,7 +82,7 @@ class PreparedHead:
     skin: np.ndarray                    # (V,) bool
     part_labels: np.ndarray             # (V,) loose part (seams welded) of non-skin vertices, -1 on skin
     verts_world: np.ndarray             # (V,3)
-    norm: meshlib.Normalization
+    norm: Normalization
     carry: scipy.sparse.csr_matrix      # (V,P) proxy values -> every vertex (rows off the skin empty)
     prepared: features.PreparedMesh
     n_verts: int
@@ -106,7 +105,8 @@ class PreparedHead:
 
 def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     from . import features
-    from . import mesh as meshlib
+    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
+    from .mesh.proxy import build_proxy
 
     verts = np.asarray(verts_world, np.float64)
     faces = np.asarray(faces, np.int64)
@@ -117,14 +117,14 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     if not np.isfinite(verts).all():
         raise RigError("the mesh has vertices at infinite or undefined positions")
     # One weld and one component search serve the skin, the proxy and the loose parts.
-    head_parts = meshlib.split_parts(verts, faces)
+    head_parts = split_parts(verts, faces)
     skin_verts, skin_faces, skin_welded = head_parts.skin_mesh()
     if len(skin_faces) < 2:
         raise RigError("no connected surface large enough to be a head was found")
     if np.ptp(skin_verts, axis=0).max() <= 0:
         raise RigError("the mesh has zero size")
-    norm = meshlib.normalize_head(skin_verts)
-    proxy = meshlib.build_proxy(norm.apply(skin_verts), skin_faces,
+    norm = normalize_head(skin_verts)
+    proxy = build_proxy(norm.apply(skin_verts), skin_faces,
                                 max_verts=features.PROXY_MAX_VERTS, welded=True)
     # Original skin vertex -> its welded skin vertex, which the proxy locates.
     skin = head_parts.skin_of_original
@@ -193,7 +193,8 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
 def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray, strength: float,
             timings: dict, t_inference: float) -> RigResult:
     """Carry proxy results back to every vertex, in world units."""
-    from . import mesh as meshlib
+    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
+    from .mesh.proxy import build_proxy
 
     info = inference.last_session_info()
     timings["inference"] = time.perf_counter() - t_inference
@@ -207,7 +208,7 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     jaw_part = _loose_parts_follow_jaw(head, deltas_proxy * float(strength), ict_deltas)
     timings["transfer"] = time.perf_counter() - t
     # On the proxy: the same shape at a fraction of the cost for dense heads.
-    facing = meshlib.looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
+    facing = looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
                      info.label if info else "", timings)
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Custom-rig weight solve: per-frame shape-key weights that best reproduce target motion.
 
 The network predicts, for every frame, how each vertex of the artist's mesh should move. A

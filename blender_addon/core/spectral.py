@@ -15,7 +15,7 @@ What the network needs (Sharp et al., "DiffusionNet", 2022):
   features with dense matrix products only (no sparse operators inside the ONNX graph).
 
 Scale: operators are computed on the mesh exactly as given; the caller normalizes the
-scale first (see :func:`blender_addon.core.mesh.normalize_head`). Under a uniform scaling
+scale first (see :func:`blender_addon.core.mesh.head.normalize_head`). Under a uniform scaling
 by s, mass scales by s^2, eigenvalues by 1/s^2, eigenvectors by 1/s and gradients by 1/s^2.
 
 Robustness: the cotangent weights are computed from *intrinsically mollified* edge lengths
@@ -206,7 +206,7 @@ def _one_blas_thread():
 
     Its dense steps are small (N x 2k); several BLAS threads only wait on each other,
     and on a busy machine (Blender drawing, a render, training) they were measured to
-    take 2-7 s instead of 0.45 s. threadpoolctl ships in the extension; without it the
+    take several times longer. threadpoolctl ships in the extension; without it the
     solver runs as the environment configured BLAS.
     """
     try:
@@ -279,8 +279,7 @@ def compute_operators(verts, faces, k: int = 64) -> SpectralOperators:
 
     Every connected component adds an eigenvalue 0, and a vertex without faces is a
     component of its own whose eigenvector is a spike there, wasting one of the k slots:
-    remove loose vertices first (:func:`blender_addon.core.mesh.build_proxy` does).
-    Timing: ~0.3-0.5 s for 6k vertices and k = 64 on one CPU core.
+    remove loose vertices first (:func:`blender_addon.core.mesh.proxy.build_proxy` does).
     """
     if k < 1:
         raise ValueError("k must be >= 1")

@@ -1,27 +1,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Feature: drive rigs from performances (sources, custom-rig solve, live preview, bake, CLI).
+"""Feature: drive rigs from performances (sources, custom-rig solve, live preview, bake).
 
-Submodules are imported in :func:`register`, not here: the bpy-free ones (``takeio``,
-``custom_rig``, ``demo_take``) stay importable by tools and tests without registering.
+The bpy-free parts (take files, the custom-rig solve, drive values) live in ``core/``.
 """
 
-_modules = ()
+from . import bake, handlers, ops, props, targets, ui
+
+modules = (props, ops, bake, ui, handlers)   # registered in this order, unregistered in reverse
 
 
 def register():
-    global _modules
-    from . import bake, cli, handlers, ops, props, ui
-
-    _modules = (props, ops, bake, ui, handlers, cli)
-    for module in _modules:
+    for module in modules:
         module.register()
 
 
 def unregister():
-    global _modules
-    for module in reversed(_modules):
+    for module in reversed(modules):
         module.unregister()
-    _modules = ()
-    from . import targets
-
     targets.clear_cache()

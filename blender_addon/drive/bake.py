@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Bake: the performance as keyframes on one or many targets, written in bulk.
 
 ``facsimile.bake`` keys every driven shape key of every selected target over a frame range
@@ -19,15 +20,12 @@ import time
 import bpy
 import numpy as np
 
-from .. import prefs
-from ..core.inference import InferenceError
-from ..core.takes import TakeError
-from . import animation, evaluate, props, sources, targets
+from .. import animation, prefs
+from ..options import EXISTING_ITEMS
+from ..core.drive_values import drive_values
+from ..core.errors import FacsimileError, TargetError
+from . import opsdata, sources, targets
 
-EXISTING_ITEMS = (
-    ("SKIP", "Keep", "Keep animation curves you made on the same keys (and say so)"),
-    ("REPLACE", "Replace", "Replace animation curves you made on the same keys (and say so)"),
-)
 
 
 def key_frames(first: int, last: int, step: int) -> np.ndarray:
@@ -127,20 +125,20 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
             placed = sources.read_source(settings.source, context.scene)
             objs = selected_targets(context, settings.source)
             if not objs:
-                raise targets.TargetError("select one or more target meshes to bake onto")
+                raise TargetError("select one or more target meshes to bake onto")
             if self.use_take_range:
                 first, last = int(placed.frames[0]), int(placed.frames[-1])
             else:
                 first, last = self.frame_start, self.frame_end
             frames = key_frames(first, last, self.frame_step)
-            rmap = props.retarget_map(settings)
+            rmap = opsdata.retarget_map(settings)
             jobs = []
             for obj in objs:   # everything computed before anything is written
                 plan = targets.plan_target(obj, settings.mode, prefs.provider_choice(context))
-                values = evaluate.drive_values(placed, rmap, plan, frames, self.smoothing,
+                values = drive_values(placed, rmap, plan, frames, self.smoothing,
                                                settings.solve_smooth, settings.solve_sparsity)
                 jobs.append((obj, plan, values))
-        except (TakeError, targets.TargetError, InferenceError, ValueError) as err:
+        except (FacsimileError, ValueError) as err:   # ValueError: an empty frame range
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         try:
@@ -203,4 +201,11 @@ class FACSIMILE_OT_clear_bake(bpy.types.Operator):
 classes = (FACSIMILE_OT_bake, FACSIMILE_OT_clear_bake)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fold the driven shape keys of a preview target into one key, for playback speed.
 
-Blender evaluates every shape key whose value is not 0 over every vertex: on a 50k-vertex
-head, 52 active keys cost ~0.5 ms each on top of the ~10 ms the mesh costs anyway
-(``python build.py bench drive``), which is 25 fps, not 60. During live preview the
+Blender evaluates every shape key whose value is not 0 over every vertex, so 52 active
+keys cost many times what the mesh costs anyway (measured by ``python build.py bench
+drive``, table in docs/benchmarks.md). During live preview the
 driven keys are therefore muted and their blend ``base + sum_k w_k * delta_k`` is written
 into a single key, "Facsimile Preview", in one numpy product and one ``foreach_set``:
 Blender then evaluates one key. The muted keys still receive their values, so the sliders

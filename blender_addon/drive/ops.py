@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive operators: sources (import, encode, pick), live preview, head/eye rotation, the map.
 
 Idnames and options are public API. Every operator checks its input before it writes,
@@ -15,12 +16,13 @@ import bpy
 import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import prefs
-from ..core.inference import InferenceError
+from .. import animation, prefs, take_object
+from ..core.errors import FacsimileError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
+from ..core.takes import files as take_files
 from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
-from . import animation, handlers, props, sources, takeio, targets
+from . import opsdata, preview, props, sources
 
 
 def _report_take(op, take, obj) -> None:
@@ -30,18 +32,6 @@ def _report_take(op, take, obj) -> None:
         op.report({"WARNING"}, f"Facsimile: {warning}")
 
 
-def use_take(context, take, name: str, start: int, set_range: bool):
-    """Create the take object, make it the source; the scene range follows if asked."""
-    scene = context.scene
-    obj = sources.create_take_object(context, take, name, start)
-    settings = scene.facsimile_drive
-    settings.source = obj
-    props.ensure_channels(settings)
-    if set_range:
-        scene.frame_start, scene.frame_end = sources.keyed_frames(obj)
-    return obj
-
-
 class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
     """Import a performance (Live Link Face CSV, Face Cap TXT, glTF/FBX with ARKit morph animation) as the drive source"""
 
@@ -49,7 +39,7 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
     bl_label = "Import Take"
     bl_options = {"REGISTER", "UNDO"}
 
-    filter_glob: bpy.props.StringProperty(default=takeio.FILE_FILTER, options={"HIDDEN"})
+    filter_glob: bpy.props.StringProperty(default=take_files.FILE_FILTER, options={"HIDDEN"})
     start_frame: bpy.props.IntProperty(name="Start frame", default=1,
                                        description="Scene frame of the take's first sample")
     timecode_fps: bpy.props.IntProperty(
@@ -66,14 +56,14 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
     def execute(self, context):
         path = bpy.path.abspath(self.filepath)
         try:
-            if takeio.take_kind(path) == "text":
-                take = takeio.read_text_take(path, self.timecode_fps or None)
+            if take_files.take_kind(path) == "text":
+                take = take_files.read_text_take(path, self.timecode_fps or None)
             else:
-                takeio.check_file(path)
+                take_files.check_file(path)
                 take = sources.take_from_scene_file(context, path)
             name = os.path.splitext(os.path.basename(path))[0]
-            obj = use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
-        except TakeError as err:
+            obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         _report_take(self, take, obj)
@@ -127,8 +117,8 @@ class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
                 "the source mesh does not seem to face -Y; the encoding may be wrong"]
             take = take_from_codes(weights, (frames - frames[0]) / fps,
                                    f"'{obj.name}' (encoded)", warnings)
-            take_obj = use_take(context, take, f"Take {obj.name}", self.frame_start, False)
-        except (TakeError, InferenceError) as err:
+            take_obj = take_object.use_take(context, take, f"Take {obj.name}", self.frame_start, False)
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         finally:
@@ -148,12 +138,12 @@ class FACSIMILE_OT_set_source(bpy.types.Operator):
         obj = context.active_object
         try:
             placed = sources.read_source(obj, context.scene)   # checks names and keys
-        except TakeError as err:
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         settings = context.scene.facsimile_drive
         settings.source = obj
-        props.ensure_channels(settings)
+        take_object.ensure_channels(settings)
         self.report({"INFO"}, f"Facsimile: '{obj.name}' drives the targets: "
                               f"{len(placed.take.names)} channels, frames {placed.frames[0]}-"
                               f"{placed.frames[-1]}")
@@ -175,7 +165,7 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
         scene = context.scene
         settings = scene.facsimile_drive
         if not self.enable:
-            handlers.stop(scene)
+            preview.stop(scene)
             self.report({"INFO"}, "Facsimile: live preview off")
             return {"FINISHED"}
         chosen = [o for o in context.selected_objects if o.type == "MESH" and o != settings.source]
@@ -186,12 +176,12 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
             problem = sources.source_problem(settings.source)
             if problem:
                 raise TakeError(problem)
-            props.ensure_channels(settings)
-            state = handlers.start(scene, chosen)
-        except (TakeError, targets.TargetError, InferenceError, ValueError) as err:
+            take_object.ensure_channels(settings)
+            state = preview.start(scene, chosen)
+        except (FacsimileError, ValueError) as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
-        overridden = [o.name for o in chosen if handlers.has_key_animation(o)]
+        overridden = [o.name for o in chosen if preview.has_key_animation(o)]
         self.report({"INFO"}, f"Facsimile: live preview on {len(state.targets)} mesh(es)")
         if overridden:
             self.report({"WARNING"}, f"Facsimile: keyframes on {', '.join(overridden)} override "
@@ -215,11 +205,11 @@ class FACSIMILE_OT_link_rotation(bpy.types.Operator):
 
     def execute(self, context):
         take = context.scene.facsimile_drive.source
-        if not sources.is_take_object(take):
+        if not take_object.is_take_object(take):
             self.report({"ERROR"}, "Facsimile: the source is not a take with rotations")
             return {"CANCELLED"}
         label = dict((p[0], p[1].lower()) for p in ROTATION_PARTS)[self.part]
-        driver = take if self.part == "HEAD" else sources.eye_objects(take).get(self.part[-1])
+        driver = take if self.part == "HEAD" else take_object.eye_objects(take).get(self.part[-1])
         has_rotation = driver is not None and any(
             fc.data_path == "rotation_euler" for fc in animation.assigned_fcurves(driver))
         if not has_rotation:
@@ -260,7 +250,7 @@ class FACSIMILE_OT_save_map(bpy.types.Operator, ExportHelper):
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
 
     def execute(self, context):
-        data = props.retarget_map(context.scene.facsimile_drive).to_dict()
+        data = opsdata.retarget_map(context.scene.facsimile_drive).to_dict()
         try:
             with open(bpy.path.abspath(self.filepath), "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=1)
@@ -294,4 +284,11 @@ classes = (FACSIMILE_OT_import_take, FACSIMILE_OT_encode_mesh, FACSIMILE_OT_set_
            FACSIMILE_OT_save_map, FACSIMILE_OT_load_map)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,17 +1,18 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive settings kept in the .blend: the source, the retarget map, solve and preview state.
 
 The retarget map is a collection of 52 channel entries (``FloatVectorProperty`` stops at 32
 items). An empty collection means the identity map, so files that never touched the map
-carry nothing; operators fill it on first use (:func:`ensure_channels`).
+carry nothing; operators fill it on first use (``take_object.ensure_channels``).
 """
 
 import bpy
 
-from ..scene_settings import scene_settings_factory
+from .. import take_object
 
 from ..core import arkit
 from ..core.retarget import RetargetMap
-from . import sources
+from . import preview
 
 MODE_ITEMS = (
     ("AUTO", "Auto", "Drive ARKit-named keys directly; solve meshes that have only other keys"),
@@ -28,13 +29,11 @@ def _map_changed(self, _context):
     # Gain, offset and smoothing reshape the whole curve: rebuild the preview and show it.
     if _writing_map:
         return
-    from . import handlers
-
-    handlers.invalidate(self.id_data, reapply=True)
+    preview.invalidate(self.id_data, reapply=True)
 
 
 def _source_poll(_self, obj):
-    return obj.type == "MESH" or sources.is_take_object(obj)
+    return obj.type == "MESH" or take_object.is_take_object(obj)
 
 
 class FACSIMILE_PG_channel(bpy.types.PropertyGroup):
@@ -78,30 +77,9 @@ class FACSIMILE_PG_drive(bpy.types.PropertyGroup):
     preview_targets: bpy.props.CollectionProperty(type=FACSIMILE_PG_preview_target)
 
 
-def ensure_channels(settings) -> None:
-    """Fill the map with the 52 identity entries if it is empty (operators only: UI draw
-    code may not write)."""
-    if len(settings.channels) == len(arkit.ARKIT_52):
-        return
-    settings.channels.clear()
-    for name in arkit.ARKIT_52:
-        settings.channels.add().name = name
-
-
-def retarget_map(settings) -> RetargetMap:
-    """The map as numpy (identity for channels without an entry)."""
-    rmap = RetargetMap(clamp=settings.clamp)
-    for entry in settings.channels:
-        i = arkit.ARKIT_INDEX.get(entry.name)
-        if i is not None:
-            rmap.gain[i], rmap.offset[i] = entry.gain, entry.offset
-            rmap.smoothing[i], rmap.enabled[i] = entry.smoothing, entry.enabled
-    return rmap
-
-
 def write_map(settings, rmap: RetargetMap) -> None:
     global _writing_map
-    ensure_channels(settings)
+    take_object.ensure_channels(settings)
     _writing_map = True
     try:
         settings.clamp = rmap.clamp
@@ -114,11 +92,16 @@ def write_map(settings, rmap: RetargetMap) -> None:
     _map_changed(settings, None)
 
 
-def preview_objects(settings) -> list:
-    return [t.object for t in settings.preview_targets if t.object is not None]
-
-
 classes = (FACSIMILE_PG_channel, FACSIMILE_PG_preview_target, FACSIMILE_PG_drive)
 
-register, unregister = scene_settings_factory("facsimile_drive", FACSIMILE_PG_drive, classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.facsimile_drive = bpy.props.PointerProperty(type=FACSIMILE_PG_drive)
+
+
+def unregister():
+    del bpy.types.Scene.facsimile_drive
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Targets: which shape keys of a character a performance drives, and how.
 
 * **DIRECT**: a Facsimile-rigged mesh, or any mesh whose keys have ARKit names in any
@@ -5,7 +6,7 @@
   (``browInnerUp_L``) follow their ARKit channel. Values are copied channel by channel.
 * **SOLVE**: a mesh with its own rig under other names (VRoid ``Fcl_*``, hand-sculpted
   visemes). The network predicts the ARKit expressions on that mesh and the rig's weights
-  are solved to reproduce them (``custom_rig.py``).
+  are solved to reproduce them (``core/custom_rig_solver.py``).
 
 ``AUTO`` picks DIRECT when the mesh has at least one ARKit-named key, else SOLVE. A plan
 maps (F, 52) mapped ARKit weights to (F, K) values of the keys it drives.
@@ -14,63 +15,19 @@ maps (F, 52) mapped ARKit weights to (F, K) values of the keys it drives.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
-from ..core import arkit
 from ..core import rig as core_rig
-from ..rig.opsdata import read_mesh
+from ..core.cache import BoundedCache
+from ..core.custom_rig_solver import CustomRigSolver
+from ..core.errors import TargetError
+from ..core.target_plan import MODES, TargetPlan, direct_rows
+from .. import mesh_io
 from . import fold
-from .custom_rig import CustomRigSolver
 
-MODES = ("AUTO", "DIRECT", "SOLVE")
-_PREDICTIONS: dict = {}      # mesh checksum -> (arkit deltas (52,V,3), regions (V,R)), this session
-_MAX_CACHED = 4
-
-
-class TargetError(ValueError):
-    """A mesh cannot be driven; the message is shown to the artist."""
-
-
-def _direct_rows(key_names) -> tuple[list, np.ndarray]:
-    """(positions of the keys driven, (K, 52) one-hot rows) for ARKit / ICT-half names."""
-    to_ict = arkit.arkit_to_ict_matrix()
-    positions, rows, seen = [], [], set()
-    for i, name in enumerate(key_names):
-        channel = arkit.normalize_name(name)
-        row = None
-        if channel is not None:
-            row = np.eye(len(arkit.ARKIT_52), dtype=np.float32)[arkit.ARKIT_INDEX[channel]]
-        else:
-            ict = arkit.normalize_ict_name(name)
-            if ict is not None:
-                channel, row = ict, to_ict[arkit.ICT_INDEX[ict]]
-        if row is not None and channel not in seen:   # first key of a channel wins
-            seen.add(channel)
-            positions.append(i)
-            rows.append(row)
-    return positions, np.array(rows, np.float32).reshape(-1, len(arkit.ARKIT_52))
-
-
-@dataclass
-class TargetPlan:
-    """How one mesh is driven: ``key_names``/``key_indices`` of the keys written, and either
-    ``rows`` (DIRECT, (K, 52)) or ``solver`` (SOLVE)."""
-
-    obj_name: str
-    mode: str
-    key_names: list
-    key_indices: np.ndarray
-    rows: Optional[np.ndarray] = None
-    solver: Optional[CustomRigSolver] = None
-
-    def values(self, weights: np.ndarray, smooth: float = 0.0, sparsity: float = 0.0) -> np.ndarray:
-        """(F, 52) mapped ARKit weights at consecutive frames -> (F, K) key values."""
-        if self.mode == "DIRECT":
-            return np.asarray(weights, np.float32) @ self.rows.T
-        return self.solver.solve(weights, smooth=smooth, sparsity=sparsity)
+# (mesh checksum, provider) -> (arkit deltas (52,V,3), regions (V,R)), this session
+_PREDICTIONS = BoundedCache(max_size=4)
 
 
 def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO") -> TargetPlan:
@@ -88,7 +45,7 @@ def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO") -> TargetPlan:
                           "its own shape keys to solve for")
     blocks = [keys.key_blocks[i] for i in index]
     names = [kb.name for kb in blocks]
-    positions, rows = _direct_rows(names)
+    positions, rows = direct_rows(names)
     if mode == "DIRECT" or (mode == "AUTO" and positions):
         if not positions:
             raise TargetError(f"'{obj.name}' has no ARKit-named shape keys to drive directly; "
@@ -98,41 +55,28 @@ def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO") -> TargetPlan:
     preview_muted = fold.folded_names(keys)
     used = [i for i, kb in enumerate(blocks) if not kb.mute or kb.name in preview_muted]
     expression, regions = predicted_expressions(obj, provider)
-    solver = CustomRigSolver(expression, _key_deltas_world(obj, [blocks[i] for i in used]), regions)
+    solver = CustomRigSolver(expression, mesh_io.key_deltas_world(obj, [blocks[i] for i in used]), regions)
     return TargetPlan(obj.name, "SOLVE", [names[i] for i in used],
                       np.array([index[i] for i in used]), solver=solver)
-
-
-def _key_deltas_world(obj, blocks) -> np.ndarray:
-    """(K, V, 3) world-space deltas of key blocks against their relative keys."""
-    n = len(obj.data.vertices)
-    linear = np.array(obj.matrix_world, dtype=np.float64)[:3, :3]
-    out = np.empty((len(blocks), n, 3), np.float32)
-    co, ref = np.empty(n * 3, np.float32), np.empty(n * 3, np.float32)
-    for k, kb in enumerate(blocks):
-        kb.points.foreach_get("co", co)
-        kb.relative_key.points.foreach_get("co", ref)
-        out[k] = (co - ref).reshape(n, 3) @ linear.T
-    return out
 
 
 def predicted_expressions(obj, provider: str = "AUTO") -> tuple[np.ndarray, np.ndarray]:
     """(52,V,3) world-space ARKit shapes the network predicts on ``obj``, and its (V,R)
     region weights. Cached on the mesh's geometry, so preview and bake run the networks once."""
-    arrays = read_mesh(obj)
+    arrays = mesh_io.read_mesh(obj)
     digest = hashlib.blake2b(np.ascontiguousarray(arrays.verts_world, np.float32).tobytes(),
                              digest_size=16)
     digest.update(np.ascontiguousarray(arrays.faces).tobytes())
     key = (digest.hexdigest(), provider)
-    if key not in _PREDICTIONS:
+
+    def predict():
         try:
             result = core_rig.predict(arrays.verts_world, arrays.faces, provider=provider)
         except core_rig.RigError as err:
             raise TargetError(f"'{obj.name}': {err}") from None
-        while len(_PREDICTIONS) >= _MAX_CACHED:
-            _PREDICTIONS.pop(next(iter(_PREDICTIONS)))
-        _PREDICTIONS[key] = (result.arkit_deltas(), result.region_weights)
-    return _PREDICTIONS[key]
+        return result.arkit_deltas(), result.region_weights
+
+    return _PREDICTIONS.get_or_compute(key, predict)
 
 
 def clear_cache() -> None:

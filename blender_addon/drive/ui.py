@@ -1,9 +1,11 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """View3D > Sidebar > Facsimile: the Drive panel (source, preview, bake) and the retarget map."""
 
 import bpy
 
+from .. import take_object
 from ..sidebar import SidebarPanel
-from . import handlers, props, sources
+from . import opsdata, preview, sources
 
 
 class FACSIMILE_UL_channels(bpy.types.UIList):
@@ -38,7 +40,7 @@ class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
         problem = sources.source_problem(settings.source)
         if problem:
             layout.label(text=problem, icon="INFO")
-        if sources.is_take_object(settings.source):
+        if take_object.is_take_object(settings.source):
             row = layout.row(align=True)
             row.label(text="Rotation to active:")
             for part, label, _ in (("HEAD", "Head", ""), ("EYE_L", "Eye L", ""), ("EYE_R", "Eye R", "")):
@@ -59,9 +61,9 @@ class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
         else:
             row.operator("facsimile.preview", text="Live Preview", icon="PLAY").enable = True
         if settings.preview:
-            names = ", ".join(o.name for o in props.preview_objects(settings))
+            names = ", ".join(o.name for o in opsdata.preview_objects(settings))
             layout.label(text=f"Previewing: {names}", icon="HIDE_OFF")
-            error = handlers.last_error(context.scene)
+            error = preview.last_error(context.scene)
             if error:
                 layout.label(text=error, icon="ERROR")
         row = layout.row(align=True)
@@ -94,4 +96,11 @@ class FACSIMILE_PT_retarget_map(SidebarPanel, bpy.types.Panel):
 classes = (FACSIMILE_UL_channels, FACSIMILE_PT_drive, FACSIMILE_PT_retarget_map)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

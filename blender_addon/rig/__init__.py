@@ -1,7 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Feature: rig a head (region weights, ARKit shape keys, FACS sliders)."""
 
-import bpy
+from . import ops, props, sliders, ui
 
-# Registered in this order, unregistered in reverse.
-register, unregister = bpy.utils.register_submodule_factory(__name__, ("props", "ops", "ui", "sliders"))
+modules = (props, ops, ui, sliders)   # registered in this order, unregistered in reverse
+
+
+def register():
+    for module in modules:
+        module.register()
+
+
+def unregister():
+    for module in reversed(modules):
+        module.unregister()

@@ -18,9 +18,10 @@ import threading
 import bpy
 import numpy as np
 
-from .. import prefs
-from ..core import inference
+from .. import mesh_io, prefs
+from ..options import EXISTING_ITEMS
 from ..core import rig as core_rig
+from ..core.errors import Cancelled, FacsimileError
 from ..core.regions import REGION_NAMES, group_name
 from . import opsdata
 
@@ -32,10 +33,6 @@ NAMING_ITEMS = (
 LOCALIZATION_ITEMS = (
     ("PREDICTED", "Predicted", "Localize expressions with the predicted region weights"),
     ("PAINTED", "Painted FX_ groups", "Localize expressions with the FX_ vertex groups as painted"),
-)
-EXISTING_ITEMS = (
-    ("SKIP", "Skip", "Keep existing shape keys of the same name untouched (and say so)"),
-    ("REPLACE", "Replace", "Overwrite existing shape keys of the same name (and say so)"),
 )
 
 
@@ -49,7 +46,7 @@ def _target(context):
 class _RigJob:
     """The computation of one operator run, safe to run on a worker thread."""
 
-    def __init__(self, arrays: opsdata.MeshArrays, painted: np.ndarray | None, strength: float, provider: str):
+    def __init__(self, arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str):
         self.arrays, self.painted, self.strength, self.provider = arrays, painted, strength, provider
         self.progress, self.stage = 0.0, "starting"
         self.cancel = False
@@ -95,7 +92,7 @@ class _RigOperatorBase:
             if painted is None:
                 raise core_rig.RigError("no FX_ groups to localize with: run Predict Regions first, or choose "
                                         "'Predicted' localization")
-        arrays = opsdata.read_mesh(obj)
+        arrays = mesh_io.read_mesh(obj)
         return obj, _RigJob(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context))
 
     def _write(self, context, obj, job: _RigJob) -> set:
@@ -111,7 +108,7 @@ class _RigOperatorBase:
                 txn.ensure_basis()
                 statuses = {"added": [], "replaced": [], "skipped": []}
                 for name, delta in result.named_deltas(self.naming):
-                    co = opsdata.shape_key_coords(job.arrays, delta)
+                    co = mesh_io.shape_key_coords(job.arrays, delta)
                     statuses[txn.write_shape_key(name, co, self.existing == "REPLACE")].append(name)
                 report.append(f"{len(statuses['added'])} shape keys added")
                 if statuses["replaced"]:
@@ -148,7 +145,7 @@ class _RigOperatorBase:
             if job.error is not None:
                 raise job.error
             return self._write(context, obj, job)
-        except (core_rig.RigError, inference.InferenceError) as ex:
+        except FacsimileError as ex:
             self.report({"ERROR"}, f"Facsimile: {ex}")
             return {"CANCELLED"}
         except Exception as ex:  # a bug or a full disk: the mesh was rolled back, say what happened
@@ -162,7 +159,7 @@ class _RigOperatorBase:
             return self.execute(context)
         try:
             self._obj, self._job = self._gather(context)
-        except (core_rig.RigError, inference.InferenceError) as ex:
+        except FacsimileError as ex:
             self.report({"ERROR"}, f"Facsimile: {ex}")
             return {"CANCELLED"}
         self._thread = threading.Thread(target=self._job.run, name="facsimile-rig", daemon=True)
@@ -185,7 +182,7 @@ class _RigOperatorBase:
         if self._thread.is_alive():
             return {"RUNNING_MODAL"}
         self._finish_modal(context)
-        if isinstance(job.error, core_rig.Cancelled) or (job.cancel and job.result is None):
+        if isinstance(job.error, Cancelled) or (job.cancel and job.result is None):
             self.report({"WARNING"}, "Facsimile: cancelled, nothing was changed")
             return {"CANCELLED"}
         if job.error is not None:
@@ -251,5 +248,12 @@ class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
 classes = (FACSIMILE_OT_predict_regions, FACSIMILE_OT_generate_shapes, FACSIMILE_OT_rig)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
 

@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Blender data in and out for the rig: the only place here that touches mesh data.
+"""Blender data in and out for the rig: sliders, region groups, and the writes of a rig.
 
-Reads are bulk (``foreach_get``) into numpy in world space; writes are bulk
-(``points.foreach_set`` for shape keys, one ``VertexGroup.add`` per distinct
-quantized weight for groups). Every write goes through :class:`Transaction`, which
+The mesh itself is read by ``mesh_io.py``; writes are bulk (``points.foreach_set`` for
+shape keys, one ``VertexGroup.add`` per distinct quantized weight for groups). Every write goes through :class:`Transaction`, which
 snapshots what it replaces and undoes everything it did if anything fails, so a
 failure part-way leaves the mesh exactly as it was.
 """
@@ -15,50 +14,26 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
+from ..core import arkit
 from ..core.regions import GROUP_PREFIX, REGION_NAMES, group_name
 
 WEIGHT_STEPS = 255
 """Region weights are written with 8-bit resolution (what glTF and game engines keep):
 finer than a brush stroke, and few distinct values, so a group of 200k vertices is
-written in at most 255 ``VertexGroup.add`` calls (measured 0.14 s -> 0.05 s for 24
-groups on 50k vertices against 1/1000 steps)."""
+written in at most 255 ``VertexGroup.add`` calls."""
 
 
-@dataclass
-class MeshArrays:
-    verts_world: np.ndarray     # (V,3) base mesh (Basis key if any), world space
-    faces: np.ndarray           # (T,3) loop triangles (n-gons triangulated by Blender)
-    basis_local: np.ndarray     # (V,3) float32 base mesh in object space, as Blender stores it
-    matrix: np.ndarray          # (4,4) object to world
-
-
-def read_mesh(obj) -> MeshArrays:
-    """World-space arrays of the base mesh: modifiers ignored, the Basis key if there is one."""
-    mesh = obj.data
-    n = len(mesh.vertices)
-    local = np.empty(n * 3, np.float32)
-    if mesh.shape_keys is not None and mesh.shape_keys.reference_key is not None:
-        mesh.shape_keys.reference_key.points.foreach_get("co", local)
-    else:
-        mesh.vertices.foreach_get("co", local)
-    local = local.reshape(n, 3)
-    mesh.calc_loop_triangles()
-    tris = np.empty(len(mesh.loop_triangles) * 3, np.int32)
-    mesh.loop_triangles.foreach_get("vertices", tris)
-    matrix = np.array(obj.matrix_world, dtype=np.float64)
-    world = local.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
-    return MeshArrays(world, tris.reshape(-1, 3).astype(np.int64), local, matrix)
-
-
-def shape_key_coords(arrays: MeshArrays, deltas_world: np.ndarray) -> np.ndarray:
-    """(V,3) float32 object-space coordinates of a shape key whose world-space deltas
-    are ``deltas_world``: the basis plus the deltas through the inverse of the object's
-    3x3 part. float32 throughout, as Blender stores it (52 keys at 200k vertices: 0.17 s
-    in float64, a third of that in float32)."""
-    inv = np.linalg.inv(arrays.matrix[:3, :3]).astype(np.float32)
-    co = np.asarray(deltas_world, np.float32) @ inv.T
-    co += arrays.basis_local
-    return co
+def slider_keys(obj):
+    """{ARKit name: key block} for the keys of ``obj`` that are ARKit channels (any naming)."""
+    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+    if keys is None:
+        return {}
+    found = {}
+    for kb in keys.key_blocks[1:]:
+        name = arkit.normalize_name(kb.name)
+        if name is not None and name not in found:
+            found[name] = kb
+    return found
 
 
 def fx_groups(obj) -> list:
@@ -69,7 +44,7 @@ def read_region_weights(obj) -> np.ndarray | None:
     """(V,R) weights from the ``FX_`` groups, or None when there are none.
 
     Blender has no bulk reader for deform weights; one pass over the vertices'
-    group memberships is the fastest pure-Python way (~0.5 s per 200k vertices).
+    group memberships is the fastest pure-Python way.
     """
     index_of = {}
     for vg in obj.vertex_groups:

@@ -3,7 +3,6 @@
 
 import bpy
 
-from ..scene_settings import scene_settings_factory
 
 
 class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
@@ -19,5 +18,16 @@ class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
         description="Moving a Left slider moves its Right partner too (and vice versa)")
 
 
-register, unregister = scene_settings_factory("facsimile_rig", FACSIMILE_PG_rig_state,
-                                              (FACSIMILE_PG_rig_state,))
+classes = (FACSIMILE_PG_rig_state,)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.facsimile_rig = bpy.props.PointerProperty(type=FACSIMILE_PG_rig_state)
+
+
+def unregister():
+    del bpy.types.Scene.facsimile_rig
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -10,7 +10,7 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..core import arkit
-from .ui import slider_keys
+from .opsdata import slider_keys
 
 _owner = object()
 _last_values: dict[str, dict[str, float]] = {}

@@ -6,6 +6,7 @@ import bpy
 from ..sidebar import SidebarPanel
 from .. import prefs
 from ..core import arkit, inference
+from .opsdata import slider_keys
 
 
 def provider_label(context) -> str:
@@ -18,19 +19,6 @@ def provider_label(context) -> str:
     except inference.InferenceError as ex:
         return f"unavailable ({ex})"
     return first.replace("ExecutionProvider", "") + " (not run yet)"
-
-
-def slider_keys(obj):
-    """{ARKit name: key block} for the keys of ``obj`` that are ARKit channels (any naming)."""
-    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
-    if keys is None:
-        return {}
-    found = {}
-    for kb in keys.key_blocks[1:]:
-        name = arkit.normalize_name(kb.name)
-        if name is not None and name not in found:
-            found[name] = kb
-    return found
 
 
 class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
@@ -83,4 +71,11 @@ class FACSIMILE_PT_sliders(SidebarPanel, bpy.types.Panel):
 classes = (FACSIMILE_PT_rig, FACSIMILE_PT_sliders)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -6,7 +6,7 @@ modal: decoding and face tracking run on a worker thread (FFmpeg and ONNX Runtim
 the GIL), the Video panel and the cursor show progress with the frames per second, Esc
 cancels and leaves the file untouched. Run from a script, the CLI or headless it works
 synchronously. Either way the result is the same take object every other source makes
-(``drive/sources.create_take_object``), so live preview, solving onto custom rigs and
+(``take_object.use_take``), so live preview, solving onto custom rigs and
 baking work on it unchanged.
 
 Tracking is the slow part; calibration, gains and smoothing are cheap. The last tracked
@@ -22,17 +22,17 @@ import time
 
 import bpy
 
-from ..scene_settings import scene_settings_factory
 from bpy_extras.io_utils import ImportHelper
 
-from .. import prefs
+from .. import prefs, take_object
+from ..core.cache import BoundedCache
+from ..core.errors import Cancelled, FacsimileError
 from ..core.takes import TakeError
-from ..core.takes import video as core_video
+from ..core.video import take as core_video
 from ..core.video import decode
 
 FILE_FILTER = ";".join(f"*{ext}" for ext in decode.EXTENSIONS)
-_TRACKS: dict = {}          # (path, size, mtime, mirrored, start, stop) -> VideoTrack
-_MAX_TRACKS = 2
+_TRACKS = BoundedCache(max_size=2)   # (path, size, mtime, mirrored, start, stop) -> VideoTrack
 
 
 def _track_key(path: str, options) -> tuple:
@@ -49,9 +49,7 @@ def cached_track(path: str, options):
 
 
 def _keep_track(path: str, options, track) -> None:
-    while len(_TRACKS) >= _MAX_TRACKS:
-        _TRACKS.pop(next(iter(_TRACKS)))
-    _TRACKS[_track_key(path, options)] = track
+    _TRACKS.put(_track_key(path, options), track)
 
 
 def clear_cache() -> None:
@@ -186,10 +184,8 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         name = os.path.splitext(os.path.basename(path))[0]
         try:
             take = core_video.take_from_track(track, options)
-            from ..drive.ops import use_take
-
-            obj = use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
-        except TakeError as err:
+            obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         state = context.scene.facsimile_video
@@ -223,7 +219,7 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
                     raise job.error
                 track = job.track
                 _keep_track(path, options, track)
-        except TakeError as err:
+        except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         return self._finish(context, path, options, track)
@@ -265,11 +261,11 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         wm.progress_end()
         _set_state(context, False)
         context.scene.facsimile_video.cancel_requested = False
-        if isinstance(job.error, core_video.Cancelled):
+        if isinstance(job.error, Cancelled):
             self.report({"WARNING"}, "Facsimile: video import cancelled, nothing was changed")
             return {"CANCELLED"}
         if job.error is not None:
-            message = str(job.error) if isinstance(job.error, TakeError) else \
+            message = str(job.error) if isinstance(job.error, FacsimileError) else \
                 f"video import failed ({type(job.error).__name__}: {job.error})"
             self.report({"ERROR"}, f"Facsimile: {message}")
             return {"CANCELLED"}
@@ -289,20 +285,15 @@ class FACSIMILE_OT_cancel_video(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class FACSIMILE_PG_video(bpy.types.PropertyGroup):
-    """UI state of the video import (not part of the performance)."""
-
-    running: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    cancel_requested: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    progress: bpy.props.FloatProperty(min=0.0, max=1.0, options={"SKIP_SAVE"})
-    status: bpy.props.StringProperty(options={"SKIP_SAVE"})
-    last_source: bpy.props.StringProperty()
-    last_frames: bpy.props.IntProperty(default=-1)
-    last_fps: bpy.props.FloatProperty()
-    last_found: bpy.props.FloatProperty()
+classes = (FACSIMILE_OT_import_video, FACSIMILE_OT_cancel_video)
 
 
-classes = (FACSIMILE_PG_video, FACSIMILE_OT_import_video, FACSIMILE_OT_cancel_video)
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
 
-register, unregister = scene_settings_factory("facsimile_video", FACSIMILE_PG_video, classes,
-                                              on_unregister=clear_cache)
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+    clear_cache()

@@ -5,13 +5,13 @@ A *pool* entry is one head the networks can see: a random identity (the 100
 modes, N(0, sigma^2), sigma up to 1.5), optionally stylized (big eyes, long
 nose, ...), re-meshed into a topology of its own (a crop, a resolution, a grid
 orientation, a vertex order), slightly rotated, and put through exactly the
-preprocessing the add-on applies (``core.mesh.normalize_head`` and
+preprocessing the add-on applies (``core.mesh.head.normalize_head`` and
 ``core.features.prepare``). Its ground truth, the 53 ICT expression deltas and
 the region labels, reaches the new topology through barycentric closest-point
 correspondence on the ICT surface. Units never matter: normalization divides
 them out (mm, cm and m heads give the same canonical mesh, see the tests).
 
-Building a pool entry costs one eigendecomposition (~0.1-0.3 s), so the pool is
+Building a pool entry costs one eigendecomposition, so the pool is
 built once and expressions are drawn per step: the rig losses use all 53 shapes
 of an entry, the expression encoder a random mix of them.
 """
@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from blender_addon.core import features as featlib
-from blender_addon.core import mesh as meshlib
+from blender_addon.core.closest_point import closest_point_barycentric, interpolate_barycentric
+from blender_addon.core.mesh.head import normalize_head
+from blender_addon.core.mesh.proxy import cluster_simplify, loop_free_subdivide
 
 from .ict import ICTFaceKit
 from .stylize import random_stylization
@@ -52,8 +54,8 @@ class Topology:
         values = np.asarray(values)
         if values.ndim == 3:
             moved = np.moveaxis(values, 0, 1)                              # (V,S,3)
-            return np.moveaxis(meshlib.interpolate_barycentric(moved, ict_faces, self.face_index, self.bary), 1, 0)
-        return meshlib.interpolate_barycentric(values, ict_faces, self.face_index, self.bary)
+            return np.moveaxis(interpolate_barycentric(moved, ict_faces, self.face_index, self.bary), 1, 0)
+        return interpolate_barycentric(values, ict_faces, self.face_index, self.bary)
 
 
 @dataclass
@@ -102,7 +104,7 @@ def make_topology(ict: ICTFaceKit, labels: np.ndarray, rng: np.random.Generator,
     inverse = np.argsort(perm)
     points = points[perm]
     new_faces = inverse[new_faces]
-    fi, bary = meshlib.closest_point_barycentric(points, ict.neutral, ict.faces)
+    fi, bary = closest_point_barycentric(points, ict.neutral, ict.faces)
     corner = ict.faces[fi, np.argmax(bary, axis=1)]
     return Topology(crop, new_faces.astype(np.int64), fi, bary.astype(np.float32), labels[corner])
 
@@ -120,12 +122,12 @@ def make_test_topology(ict: ICTFaceKit, labels: np.ndarray, rng: np.random.Gener
         points, new_faces = verts, faces
     else:
         if subdivide:
-            verts, faces = meshlib.loop_free_subdivide(verts, faces)
+            verts, faces = loop_free_subdivide(verts, faces)
             verts = verts.astype(np.float64)
         _, new_faces, rep = _cluster_to(verts, faces, target_verts, rng.uniform(0, 1, 3),
                                         _random_rotation(rng, np.pi))
         points = verts[rep]
-    fi, bary = meshlib.closest_point_barycentric(points, ict.neutral, ict.faces)
+    fi, bary = closest_point_barycentric(points, ict.neutral, ict.faces)
     corner = ict.faces[fi, np.argmax(bary, axis=1)]
     return Topology(crop, np.asarray(new_faces, np.int64), fi, bary.astype(np.float32), labels[corner])
 
@@ -137,7 +139,7 @@ def _cluster_to(space, faces, target, offset, rotation):
     best = None
     for _ in range(18):
         cell = np.sqrt(lo * hi)
-        result = meshlib.cluster_simplify(space, faces, cell, offset=offset * cell, rotation=rotation)
+        result = cluster_simplify(space, faces, cell, offset=offset * cell, rotation=rotation)
         if len(result[0]) > target:
             lo = cell
         else:
@@ -146,7 +148,7 @@ def _cluster_to(space, faces, target, offset, rotation):
         if best is not None and len(best[0]) > 0.93 * target:
             break
     if best is None:
-        best = meshlib.cluster_simplify(space, faces, hi, offset=offset * hi, rotation=rotation)
+        best = cluster_simplify(space, faces, hi, offset=offset * hi, rotation=rotation)
     return best
 
 
@@ -191,23 +193,11 @@ def make_pool_mesh(ict: ICTFaceKit, topo: Topology, id_coeffs: np.ndarray, rng: 
     rot = _random_rotation(rng, np.deg2rad(tilt_deg)) if tilt_deg > 0 else np.eye(3)
     verts = verts @ rot.T
     deltas = deltas @ rot.T
-    norm = meshlib.normalize_head(verts)
+    norm = normalize_head(verts)
     canon = norm.apply(verts)
     prepared = featlib.prepare(canon, topo.faces)
     return PoolMesh(name, prepared, norm.apply_vectors(deltas).astype(np.float32), topo.labels,
                     np.asarray(id_coeffs, np.float32), float(norm.scale))
-
-
-def build_pool(ict: ICTFaceKit, labels: np.ndarray, count: int, seed: int,
-               log=print, **kw) -> list[PoolMesh]:
-    rng = np.random.default_rng(seed)
-    pool = []
-    for i in range(count):
-        topo = make_topology(ict, labels, rng)
-        pool.append(make_pool_mesh(ict, topo, random_identity(rng), rng, f"train{i:04d}", **kw))
-        if log and (i + 1) % 25 == 0:
-            log(f"pool {i + 1}/{count} meshes")
-    return pool
 
 
 def random_code(rng: np.random.Generator, n: int = 53) -> np.ndarray:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_addon.core.mesh import connected_components
+from blender_addon.core.mesh.topology import connected_components
 from model_export.data.ict_convert import NPZ_NAME, convert_facexmodel, download_ict
 
 __all__ = [

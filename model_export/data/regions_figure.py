@@ -4,13 +4,11 @@
 A small software renderer on matplotlib (no OpenGL, so it runs on CI and headless
 machines): flat-shaded triangles drawn back to front (painter's algorithm) after dropping
 those facing away, which is exact enough for a convex-ish head at this resolution.
-``python -m model_export.data.regions_figure`` writes ``docs/images/regions.png`` from the
-stored labels.
+``python -m model_export.data.regions --figure`` writes ``docs/images/regions.png``.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -99,17 +97,3 @@ def render_region_figure(points: np.ndarray, faces: np.ndarray, labels: np.ndarr
     figure.savefig(path, dpi=dpi)
     return path
 
-
-def main(argv: list[str] | None = None) -> None:
-    from model_export.data.ict import load_ict
-    from model_export.data.regions import FIGURE_PATH, load_region_labels
-
-    parser = argparse.ArgumentParser(description="Render the facial-region picture.")
-    parser.add_argument("out", type=Path, nargs="?", default=FIGURE_PATH)
-    args = parser.parse_args(argv)
-    ict = load_ict()
-    print(render_region_figure(ict.neutral, ict.faces, load_region_labels(), args.out))
-
-
-if __name__ == "__main__":
-    main()

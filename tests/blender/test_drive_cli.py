@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The headless pipeline of the installed extension (``facsimile rig|bake|demo``) in a fresh process."""
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import pytest
 
 from bl_ext.user_default.facsimile.core import arkit
 from bl_ext.user_default.facsimile.core.takes import Take, write_llf_csv
-from bl_ext.user_default.facsimile.drive import animation, cli
+from bl_ext.user_default.facsimile.cli import commands as cli
+from bl_ext.user_default.facsimile import animation
 from blender_helpers import monkey_head, run_cli
+
 
 
 def glb_json(path: Path) -> dict:

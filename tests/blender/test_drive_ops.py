@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive in real Blender: import takes, retarget onto other meshes, solve custom rigs, bake."""
 
 from __future__ import annotations
@@ -8,7 +9,9 @@ import pytest
 
 from bl_ext.user_default.facsimile.core import arkit
 from bl_ext.user_default.facsimile.core.takes import Take, write_facecap_txt, write_llf_csv
-from bl_ext.user_default.facsimile.drive import animation, bake, fold, sources, takeio
+from bl_ext.user_default.facsimile.core.takes import files as take_files
+from bl_ext.user_default.facsimile import animation, take_object
+from bl_ext.user_default.facsimile.drive import bake, fold, sources
 from blender_helpers import (evaluated_coords, run_then_undo, facecap_performer, key_deltas, monkey_head,
                              scene_state, select_only)
 
@@ -51,7 +54,7 @@ def test_import_live_link_face_csv(addon, tmp_path):
     assert bpy.ops.facsimile.import_take(filepath=str(_csv(tmp_path, take)), start_frame=5) == {"FINISHED"}
     scene = bpy.context.scene
     obj = scene.facsimile_drive.source
-    assert sources.is_take_object(obj) and obj.name == "Take take"
+    assert take_object.is_take_object(obj) and obj.name == "Take take"
     assert (scene.frame_start, scene.frame_end) == (5, 5 + 47)
     assert len(scene.facsimile_drive.channels) == 52
     placed = sources.read_source(obj, scene)
@@ -64,7 +67,7 @@ def test_import_live_link_face_csv(addon, tmp_path):
     np.testing.assert_allclose(np.array(obj.rotation_euler),
                                [take.head_rotation[10, 0], -take.head_rotation[10, 2],
                                 take.head_rotation[10, 1]], atol=1e-5)
-    assert set(sources.eye_objects(obj)) == {"L", "R"}   # the CSV always has both eyes
+    assert set(take_object.eye_objects(obj)) == {"L", "R"}   # the CSV always has both eyes
 
 
 def test_import_face_cap_txt_and_rotation_link(addon, tmp_path):
@@ -77,7 +80,7 @@ def test_import_face_cap_txt_and_rotation_link(addon, tmp_path):
     constraint = head.constraints["Facsimile Head"]
     assert constraint.type == "COPY_ROTATION" and constraint.target == take_obj
     assert bpy.ops.facsimile.link_rotation(part="EYE_R") == {"FINISHED"}
-    assert head.constraints["Facsimile Right eye"].target == sources.eye_objects(take_obj)["R"]
+    assert head.constraints["Facsimile Right eye"].target == take_object.eye_objects(take_obj)["R"]
     # A take without rotation columns has nothing to link.
     bare = tmp_path / "bare.csv"
     bare.write_text("Timecode,JawOpen\n00:00:00:01.000,0.5\n00:00:00:03.000,0.7\n")
@@ -105,7 +108,7 @@ def test_malformed_takes_report_and_change_nothing(addon, tmp_path, monkeypatch,
     path = tmp_path / f"{case}.csv"
     if case == "huge":
         path.write_text("Timecode,JawOpen\n" + "00:00:00:01.000,0.5\n" * 2000)
-        monkeypatch.setattr(takeio, "MAX_TAKE_BYTES", 10_000)
+        monkeypatch.setattr(take_files, "MAX_TAKE_BYTES", 10_000)
         message = "too large"
     else:
         text, message = MALFORMED[case]
@@ -199,7 +202,7 @@ def test_animated_mesh_encoded_then_retargeted(addon, facecap_path):
     select_only(performer)
     assert bpy.ops.facsimile.encode_mesh(frame_start=first, frame_end=last) == {"FINISHED"}
     take_obj = bpy.context.scene.facsimile_drive.source
-    assert sources.is_take_object(take_obj)
+    assert take_object.is_take_object(take_obj)
     encoded = sources.read_source(take_obj, bpy.context.scene)
     assert encoded.first_frame == first and encoded.take.n_frames == last - first + 1
     jaw = encoded.take.to_arkit52()[:, JAW]
@@ -437,7 +440,7 @@ def test_retarget_map_is_saved_in_the_blend(addon, tmp_path):
     settings = bpy.context.scene.facsimile_drive
     assert settings.channels["browInnerUp"].gain == pytest.approx(1.7)
     assert settings.channels["jawOpen"].smoothing == pytest.approx(2.5)
-    assert sources.is_take_object(settings.source)
+    assert take_object.is_take_object(settings.source)
 
 
 def test_map_presets_and_reset(addon, tmp_path):

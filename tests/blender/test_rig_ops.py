@@ -9,6 +9,7 @@ import pytest
 
 from bl_ext.user_default.facsimile.core import arkit
 from bl_ext.user_default.facsimile.core.regions import REGION_NAMES
+from bl_ext.user_default.facsimile import mesh_io
 from bl_ext.user_default.facsimile.rig import opsdata
 from blender_helpers import (assert_same, run_then_undo, base_coords, facecap_object, group_weights, key_deltas,
                              mesh_object, mirror_vertices, snapshot, top_vertices)
@@ -305,7 +306,7 @@ def test_cancel_leaves_the_mesh_as_it_was(addon):
 
     obj = _monkey()
     before = snapshot(obj)
-    job = ops._RigJob(opsdata.read_mesh(obj), None, 1.0, "CPU")
+    job = ops._RigJob(mesh_io.read_mesh(obj), None, 1.0, "CPU")
     seen = []
     job._on_progress = lambda fraction, stage: (seen.append(stage), setattr(job, "cancel", stage == "inference"))
     job.run()

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from bl_ext.user_default.facsimile.core import arkit
-from bl_ext.user_default.facsimile.core.takes import video as tv
+from bl_ext.user_default.facsimile.core.video import take as tv
 from blender_helpers import clean_env
 
 pytest.importorskip("av")
@@ -210,7 +210,7 @@ def test_cli_bake_takes_a_video(known_video, addon, tmp_path):
     """``facsimile bake HEAD --take VIDEO``: tracked, then baked like any take."""
     import bpy
 
-    from bl_ext.user_default.facsimile.drive import animation
+    from bl_ext.user_default.facsimile import animation
     from blender_helpers import monkey_head, run_cli
 
     path, names, weights, _head = known_video

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ARKit-52 / ICT-53 names, conversion matrices, name normalising, mirroring, slider groups."""
 
 import os

@@ -7,7 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blender_addon.core import mesh
+from blender_addon.core.closest_point import closest_point_barycentric, interpolate_barycentric
+from blender_addon.core.mesh.head import facing_score, find_skin, looks_toward_minus_y, normalize_head, split_parts
+from blender_addon.core.mesh.proxy import PRECLUSTER, build_proxy, cluster_simplify, loop_free_subdivide
+from blender_addon.core.mesh.topology import clean_faces, connected_components, face_areas, triangulate, vertex_normals, weld
 from blender_addon.core.closest_point import _TriangleTable
 
 
@@ -99,39 +102,39 @@ def test_triangulate_quads_and_ngons_keeps_winding():
     # A triangle, a quad and a convex pentagon, all counter-clockwise in the z=0 plane.
     corners = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     sizes = [3, 4, 5]
-    tris, poly = mesh.triangulate(corners, sizes, return_poly_index=True)
+    tris, poly = triangulate(corners, sizes, return_poly_index=True)
     assert tris.dtype == np.int32 and tris.shape == (1 + 2 + 3, 3)
     np.testing.assert_array_equal(poly, [0, 1, 1, 2, 2, 2])
     np.testing.assert_array_equal(tris[1:3], [[3, 4, 5], [3, 5, 6]])
     np.testing.assert_array_equal(tris[3:], [[7, 8, 9], [7, 9, 10], [7, 10, 11]])
     # Polygons with fewer than 3 corners are dropped; inconsistent sizes raise.
-    assert len(mesh.triangulate([0, 1, 2, 3, 4], [2, 3])) == 1
+    assert len(triangulate([0, 1, 2, 3, 4], [2, 3])) == 1
     with pytest.raises(ValueError):
-        mesh.triangulate([0, 1, 2], [4])
+        triangulate([0, 1, 2], [4])
 
 
 def test_weld_merges_seam_duplicates_only_on_boundaries():
     v, f = uv_sphere(12, 16)
     sv, sf = split_along_equator(v, f)
-    assert mesh.connected_components(len(sv), sf).max() == 1          # two halves
-    wv, wf, vmap = mesh.weld(sv, sf)
+    assert connected_components(len(sv), sf).max() == 1          # two halves
+    wv, wf, vmap = weld(sv, sf)
     assert len(wv) == len(v) and len(wf) == len(sf)
     np.testing.assert_allclose(wv[vmap], sv, atol=1e-6)
-    assert mesh.connected_components(len(wv), wf).max() == 0          # one piece again
+    assert connected_components(len(wv), wf).max() == 0          # one piece again
     # A separate part touching interior vertices (eyelash roots on a lid) stays apart.
     touching = (v[[5, 6, 7]] * 1.0, [[0, 1, 2]])
     tv, tf = combine((v, f), touching)
-    wv, wf, _ = mesh.weld(tv, tf)
+    wv, wf, _ = weld(tv, tf)
     assert len(wv) == len(tv)
-    assert len(mesh.weld(tv, tf, boundary_only=False)[0]) == len(v)
+    assert len(weld(tv, tf, boundary_only=False)[0]) == len(v)
 
 
 def test_clean_faces_and_components():
     f = np.array([[0, 1, 2], [2, 1, 0], [0, 0, 1], [3, 4, 5], [1, 2, 0]])
-    cleaned, keep = mesh.clean_faces(f)
+    cleaned, keep = clean_faces(f)
     np.testing.assert_array_equal(cleaned, [[0, 1, 2], [3, 4, 5]])
     np.testing.assert_array_equal(keep, [True, False, False, True, False])
-    labels = mesh.connected_components(7, cleaned)
+    labels = connected_components(7, cleaned)
     assert labels[0] == labels[1] == labels[2] != labels[3] == labels[4] == labels[5]
     assert labels[6] not in labels[:6]                                 # isolated vertex
 
@@ -151,7 +154,7 @@ def head_scene():
 
 def test_find_skin_picks_the_head():
     v, f, expected = head_scene()
-    np.testing.assert_array_equal(mesh.find_skin(v, f), expected)
+    np.testing.assert_array_equal(find_skin(v, f), expected)
 
 
 def test_split_parts_welds_once_for_skin_and_parts():
@@ -161,11 +164,11 @@ def test_split_parts_welds_once_for_skin_and_parts():
     eye = uv_sphere(10, 12, radii=(0.12,) * 3, center=(0.28, -0.62, 0.2))
     v, f = combine(head, (tv + np.array([0, -0.6, -0.35], np.float32), tf), eye)
     teeth = slice(len(head[0]), len(head[0]) + len(tv))
-    parts = mesh.split_parts(v, f)
-    np.testing.assert_array_equal(parts.skin_of_original, mesh.find_skin(v, f))
+    parts = split_parts(v, f)
+    np.testing.assert_array_equal(parts.skin_of_original, find_skin(v, f))
     assert parts.skin_of_original[:len(head[0])].all() and not parts.skin_of_original[len(head[0]):].any()
     assert len(np.unique(parts.part[parts.vertex_map[teeth]])) == 1
-    assert len(np.unique(mesh.connected_components(len(v), f)[teeth])) == 2   # control: unwelded, two
+    assert len(np.unique(connected_components(len(v), f)[teeth])) == 2   # control: unwelded, two
     loose = parts.part[parts.vertex_map[len(head[0]):]]
     assert len(np.unique(loose)) == 2                  # teeth and the eye
 
@@ -174,12 +177,12 @@ def test_find_skin_keeps_a_large_separate_neck():
     head_v, head_f = synthetic_head()
     neck = uv_sphere(12, 24, radii=(0.35, 0.35, 0.6), center=(0, 0.1, -1.2))
     v, f = combine((head_v, head_f), neck)
-    assert mesh.find_skin(v, f).all()
+    assert find_skin(v, f).all()
 
 
 @pytest.mark.data
 def test_find_skin_on_ict(ict):
-    skin = mesh.find_skin(ict["verts"], ict["faces"])
+    skin = find_skin(ict["verts"], ict["faces"])
     outer = ict["region"] <= 4            # face, head and neck, mouth and eye sockets
     np.testing.assert_array_equal(skin, outer)
 
@@ -189,14 +192,14 @@ def test_find_skin_on_ict(ict):
 
 def test_normalization_is_invariant_to_units_and_translation():
     v, f = synthetic_head()
-    ref = mesh.normalize_head(v, f)
+    ref = normalize_head(v, f)
     canonical = ref.apply(v)
     assert np.ptp(canonical[:, 0]) == pytest.approx(1.0, rel=1e-6)
     tip = np.argmin(np.where(np.abs(canonical[:, 0]) < 0.15, canonical[:, 1], np.inf))
     np.testing.assert_allclose(canonical[tip], 0.0, atol=1e-6)
     for scale, shift in ((1000.0, (0, 0, 0)), (0.01, (0.3, -2.0, 1.5)), (10.0, (50, 7, -3))):
         moved = v.astype(np.float64) * scale + shift
-        norm = mesh.normalize_head(moved, f)
+        norm = normalize_head(moved, f)
         np.testing.assert_allclose(norm.apply(moved), canonical, atol=1e-5)
         np.testing.assert_allclose(norm.invert(norm.apply(moved)), moved,
                                    atol=1e-5 * scale, rtol=1e-6)
@@ -210,7 +213,7 @@ def test_normalization_is_invariant_to_units_and_translation():
 def test_normalization_ignores_loose_vertices_when_faces_given():
     v, f = synthetic_head()
     stray = np.concatenate([v, [[40.0, 0.0, 0.0]]])
-    assert mesh.normalize_head(stray, f).scale == pytest.approx(mesh.normalize_head(v).scale)
+    assert normalize_head(stray, f).scale == pytest.approx(normalize_head(v).scale)
 
 
 WRONG_WAYS = [("z", 90), ("z", -90), ("z", 180), ("x", 90), ("x", -90)]
@@ -218,13 +221,13 @@ WRONG_WAYS = [("z", 90), ("z", -90), ("z", 180), ("x", 90), ("x", -90)]
 
 def test_facing_detection_on_a_synthetic_head():
     v, f = synthetic_head()
-    assert mesh.looks_toward_minus_y(v, f)
+    assert looks_toward_minus_y(v, f)
     for axis, deg in WRONG_WAYS:
-        assert not mesh.looks_toward_minus_y(v @ rotation(axis, deg).T, f), (axis, deg)
+        assert not looks_toward_minus_y(v @ rotation(axis, deg).T, f), (axis, deg)
     sphere_v, sphere_f = uv_sphere()
     # A shape without a front is not "clearly facing elsewhere": no warning for it.
-    assert abs(mesh.facing_score(sphere_v, sphere_f)) < 0.2
-    assert mesh.looks_toward_minus_y(sphere_v, sphere_f)
+    assert abs(facing_score(sphere_v, sphere_f)) < 0.2
+    assert looks_toward_minus_y(sphere_v, sphere_f)
 
 
 @pytest.mark.data
@@ -233,16 +236,16 @@ def test_facing_detection_on_ict(ict, part):
     v, f = {"all": (ict["verts"], ict["faces"]),
             "skin": (ict["verts"][ict["skin_vidx"]], ict["skin_faces"]),
             "face": (ict["verts"][ict["face_vidx"]], ict["face_faces"])}[part]
-    assert mesh.facing_score(v, f) > 0.3
+    assert facing_score(v, f) > 0.3
     for axis, deg in WRONG_WAYS:
-        assert mesh.facing_score(v @ rotation(axis, deg).T, f) < 0, (axis, deg)
+        assert facing_score(v @ rotation(axis, deg).T, f) < 0, (axis, deg)
 
 
 def test_vertex_normals():
     v, f = uv_sphere()
     extra = np.concatenate([v, [[5.0, 5.0, 5.0], [0, 0, 3], [1, 0, 3], [2, 0, 3]]])
     faces = np.concatenate([f, [[len(v) + 1, len(v) + 2, len(v) + 3]]])  # zero-area face
-    n = mesh.vertex_normals(extra, faces)
+    n = vertex_normals(extra, faces)
     assert n.dtype == np.float32
     radial = v / np.linalg.norm(v, axis=1, keepdims=True)
     assert (np.einsum("ij,ij->i", n[:len(v)], radial) > 0.99).all()
@@ -264,10 +267,10 @@ def test_closest_point_reconstructs_points_on_the_surface():
     rng = np.random.default_rng(1)
     fi = rng.integers(0, len(f), 5000)
     bary = rng.dirichlet([1, 1, 1], 5000)
-    points = mesh.interpolate_barycentric(v.astype(np.float64), f, fi, bary)
-    found_f, found_b = mesh.closest_point_barycentric(points, v, f)
+    points = interpolate_barycentric(v.astype(np.float64), f, fi, bary)
+    found_f, found_b = closest_point_barycentric(points, v, f)
     assert found_f.shape == (5000,) and found_b.shape == (5000, 3)
-    back = mesh.interpolate_barycentric(v.astype(np.float64), f, found_f, found_b)
+    back = interpolate_barycentric(v.astype(np.float64), f, found_f, found_b)
     np.testing.assert_allclose(back, points, atol=1e-9)
     assert (found_b >= 0).all() and np.allclose(found_b.sum(axis=1), 1.0)
 
@@ -283,8 +286,8 @@ def test_closest_point_matches_brute_force(spread):
     rng = np.random.default_rng(2)
     anchors = v[rng.integers(0, len(v), 600)]
     points = anchors + rng.normal(scale=spread, size=anchors.shape)
-    fi, b = mesh.closest_point_barycentric(points, v, f)
-    found = np.linalg.norm(mesh.interpolate_barycentric(v.astype(np.float64), f, fi, b)
+    fi, b = closest_point_barycentric(points, v, f)
+    found = np.linalg.norm(interpolate_barycentric(v.astype(np.float64), f, fi, b)
                            - points, axis=1)
     np.testing.assert_allclose(found, brute_force_distance(points, v, f), atol=1e-9)
 
@@ -292,7 +295,7 @@ def test_closest_point_matches_brute_force(spread):
 def test_interpolate_barycentric_shapes_and_dtypes():
     v, f = grid(4)
     values = np.arange(16 * 5 * 2, dtype=np.float32).reshape(16, 5, 2)
-    out = mesh.interpolate_barycentric(values, f, np.array([0, 3]),
+    out = interpolate_barycentric(values, f, np.array([0, 3]),
                                        np.array([[1, 0, 0], [0.2, 0.3, 0.5]]))
     assert out.shape == (2, 5, 2) and out.dtype == np.float32
     np.testing.assert_allclose(out[0], values[f[0, 0]])
@@ -305,34 +308,34 @@ def test_interpolate_barycentric_shapes_and_dtypes():
 
 def test_loop_free_subdivide():
     v, f = uv_sphere(8, 10)
-    sv, sf = mesh.loop_free_subdivide(v, f)
+    sv, sf = loop_free_subdivide(v, f)
     n_edges = len(v) + len(f) - 2                     # Euler: V - E + F = 2
     assert len(sv) == len(v) + n_edges and len(sf) == 4 * len(f)
     np.testing.assert_array_equal(sv[:len(v)], v)
-    assert mesh.face_areas(sv, sf).sum() == pytest.approx(mesh.face_areas(v, f).sum(), rel=1e-5)
+    assert face_areas(sv, sf).sum() == pytest.approx(face_areas(v, f).sum(), rel=1e-5)
 
 
 def test_loop_free_subdivide_carries_linear_values_exactly():
     v, f = uv_sphere(8, 10)
     deltas = np.stack([v * 2.0 + 1.0, v[:, ::-1]])                    # (2,N,3), linear in position
-    sv, sf, sd = mesh.loop_free_subdivide(v, f, deltas, axis=1)
+    sv, sf, sd = loop_free_subdivide(v, f, deltas, axis=1)
     np.testing.assert_allclose(sd, np.stack([sv * 2.0 + 1.0, sv[:, ::-1]]), atol=1e-6)
-    _, _, per_vertex = mesh.loop_free_subdivide(v, f, v[:, 0])
+    _, _, per_vertex = loop_free_subdivide(v, f, v[:, 0])
     np.testing.assert_allclose(per_vertex, sv[:, 0], atol=1e-6)
 
 
 def test_cluster_simplify_variants_are_clean():
     v, f = uv_sphere(60, 80)
-    a_v, a_f, src = mesh.cluster_simplify(v, f, 0.2)
-    b_v, b_f, _ = mesh.cluster_simplify(v, f, 0.2, offset=(0.06, 0.1, 0.14),
+    a_v, a_f, src = cluster_simplify(v, f, 0.2)
+    b_v, b_f, _ = cluster_simplify(v, f, 0.2, offset=(0.06, 0.1, 0.14),
                                         rotation=rotation("z", 30) @ rotation("x", 20))
-    m_v, _, _ = mesh.cluster_simplify(v, f, 0.2, representative="mean")
+    m_v, _, _ = cluster_simplify(v, f, 0.2, representative="mean")
     assert len(a_v) < len(v) / 5
     assert len(a_v) != len(b_v) or not np.array_equal(a_f, b_f)   # another triangulation
     np.testing.assert_array_equal(a_v, v[src])        # "nearest" keeps input vertices
     assert len(m_v) == len(a_v)
     for verts, faces in ((a_v, a_f), (b_v, b_f)):
-        cleaned, keep = mesh.clean_faces(faces)
+        cleaned, keep = clean_faces(faces)
         assert keep.all()                             # no degenerate or duplicate faces
         assert np.unique(faces).size == len(verts)    # no unreferenced vertices
 
@@ -342,10 +345,10 @@ def test_cluster_simplify_keeps_close_sheets_apart():
     top = grid(20, z=0.02)
     bottom = grid(20, z=0.0)
     v, f = combine(top, bottom)
-    split_v, split_f, _ = mesh.cluster_simplify(v, f, 0.15)
-    glued_v, glued_f, _ = mesh.cluster_simplify(v, f, 0.15, split_disconnected=False)
-    assert mesh.connected_components(len(split_v), split_f).max() == 1
-    assert mesh.connected_components(len(glued_v), glued_f).max() == 0
+    split_v, split_f, _ = cluster_simplify(v, f, 0.15)
+    glued_v, glued_f, _ = cluster_simplify(v, f, 0.15, split_disconnected=False)
+    assert connected_components(len(split_v), split_f).max() == 1
+    assert connected_components(len(glued_v), glued_f).max() == 0
 
 
 def test_proxy_of_a_dense_mesh():
@@ -354,7 +357,7 @@ def test_proxy_of_a_dense_mesh():
 
     v, f = uv_sphere(220, 230, bump=bump)             # ~50k vertices
     assert len(v) > 50000
-    proxy = mesh.build_proxy(v, f, max_verts=5000)
+    proxy = build_proxy(v, f, max_verts=5000)
     assert 4000 <= len(proxy.verts) <= 5000
     assert proxy.face_index.shape == (len(v),) and proxy.bary.shape == (len(v), 3)
     x = proxy.to_original(proxy.verts[:, 0])
@@ -362,7 +365,7 @@ def test_proxy_of_a_dense_mesh():
     assert err.max() < 0.02 and err.mean() < 0.003
     pos = proxy.to_original(proxy.verts)
     assert np.linalg.norm(pos - v, axis=1).max() < 0.03
-    again = mesh.build_proxy(v, f, max_verts=5000)     # deterministic
+    again = build_proxy(v, f, max_verts=5000)     # deterministic
     np.testing.assert_array_equal(again.faces, proxy.faces)
 
 
@@ -371,18 +374,18 @@ def test_dense_proxy_is_clustered_twice_and_still_maps_back():
     # must still fit, stay on the surface, map every vertex back and be deterministic.
     v, f = synthetic_head(120, 140)
     max_verts = 600
-    assert len(v) > mesh.PRECLUSTER * max_verts
-    proxy = mesh.build_proxy(v, f, max_verts=max_verts)
+    assert len(v) > PRECLUSTER * max_verts
+    proxy = build_proxy(v, f, max_verts=max_verts)
     assert 0.8 * max_verts <= len(proxy.verts) <= max_verts
     err = np.linalg.norm(proxy.to_original(proxy.verts) - v, axis=1)
-    edge = np.sqrt(mesh.face_areas(proxy.verts, proxy.faces).mean() * 2)
+    edge = np.sqrt(face_areas(proxy.verts, proxy.faces).mean() * 2)
     assert err.max() < 0.5 * edge and np.median(err) < 0.05 * edge
-    np.testing.assert_array_equal(mesh.build_proxy(v, f, max_verts=max_verts).face_index, proxy.face_index)
+    np.testing.assert_array_equal(build_proxy(v, f, max_verts=max_verts).face_index, proxy.face_index)
 
 
 def test_carry_matrix_is_to_original():
     v, f = uv_sphere(60, 70)
-    proxy = mesh.build_proxy(v, f, max_verts=800)
+    proxy = build_proxy(v, f, max_verts=800)
     values = np.random.default_rng(0).normal(size=(len(proxy.verts), 7)).astype(np.float32)
     np.testing.assert_allclose(proxy.carry_matrix() @ values, proxy.to_original(values), atol=1e-5)
     # Placed at given rows of a larger matrix: those rows carry, the others stay empty.
@@ -395,8 +398,8 @@ def test_carry_matrix_is_to_original():
 
 def test_proxy_of_a_small_mesh_is_the_welded_mesh():
     v, f = split_along_equator(*uv_sphere(16, 20))
-    proxy = mesh.build_proxy(v, f, max_verts=5000)
-    assert len(proxy.verts) == len(mesh.weld(v, f)[0])
+    proxy = build_proxy(v, f, max_verts=5000)
+    assert len(proxy.verts) == len(weld(v, f)[0])
     np.testing.assert_allclose(proxy.to_original(proxy.verts), v, atol=1e-6)
     assert set(np.unique(proxy.bary)) <= {0.0, 1.0}
 
@@ -408,7 +411,7 @@ def test_proxy_survives_bad_input():
     n = len(v)
     ngon = np.array([[np.cos(a), np.sin(a), 1.5] for a in np.linspace(0, 2 * np.pi, 30,
                                                                       endpoint=False)])
-    ngon_f = mesh.triangulate(np.arange(30) + n, [30])
+    ngon_f = triangulate(np.arange(30) + n, [30])
     extra_v = np.concatenate([ngon, [[0, 0, 2.0], [9.0, 9.0, 9.0]]])
     extra_f = np.concatenate([ngon_f, [[f[0, 0], f[0, 1], n + 30], [n, n + 1, n],
                                        [n + 1, n + 2, n + 3]], f[:3]])
@@ -417,7 +420,7 @@ def test_proxy_survives_bad_input():
     bad_f = np.concatenate([f, extra_f])
     bad_v[n + 3] = (bad_v[n + 1] + bad_v[n + 2]) / 2  # collinear: a zero-area face
     for max_verts in (len(bad_v) + 10, 300):
-        proxy = mesh.build_proxy(bad_v, bad_f, max_verts=max_verts)
+        proxy = build_proxy(bad_v, bad_f, max_verts=max_verts)
         assert len(proxy.verts) <= max_verts
         out = proxy.to_original(proxy.verts)
         assert out.shape == bad_v.shape and np.isfinite(out).all()
@@ -426,7 +429,7 @@ def test_proxy_survives_bad_input():
 @pytest.mark.data
 def test_proxy_of_ict_maps_back_accurately(ict):
     v, f = ict["verts"], ict["faces"]
-    proxy = mesh.build_proxy(v, f, max_verts=5000)
+    proxy = build_proxy(v, f, max_verts=5000)
     assert len(proxy.verts) <= 5000
     err = np.linalg.norm(proxy.to_original(proxy.verts) - v, axis=1)   # centimetres
     assert np.median(err) < 0.05 and err.max() < 1.0

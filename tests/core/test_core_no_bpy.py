@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-CORE = Path(__file__).resolve().parent.parent / "blender_addon" / "core"
+CORE = Path(__file__).resolve().parents[2] / "blender_addon" / "core"
 
 
 def test_no_bpy_import_in_source():

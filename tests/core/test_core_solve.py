@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Custom-rig weight solve: recovery, bounds, smoothing, sparsity, regions, speed."""
 
 import os

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from blender_addon.core import spectral
-from blender_addon.core.mesh import face_areas, loop_free_subdivide
+from blender_addon.core.mesh.proxy import loop_free_subdivide
+from blender_addon.core.mesh.topology import face_areas
 
 
 def icosphere(subdivisions: int, radius: float = 1.0):

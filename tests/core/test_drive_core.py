@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive, numpy side: retarget map, takes from channels and meshes, custom-rig solve, files."""
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from blender_addon.core.retarget import RetargetMap, smooth_frames
 from blender_addon.core.takes import TakeError
 from blender_addon.core.takes.mesh_sequence import MeshSequenceEncoder, rigid_align
 from blender_addon.core.takes.shape_keys import take_from_channels
-from blender_addon.drive import custom_rig, demo_take, takeio
+from blender_addon.core import custom_rig_solver
+from blender_addon.core.takes import demo_performance
+from blender_addon.core.takes import files as take_files
 from conftest import to_blender_frame
 
 JAW = arkit.ARKIT_INDEX["jawOpen"]
@@ -117,13 +120,13 @@ def test_custom_rig_solve_recovers_known_weights(monkeypatch, max_vertices, chun
     also when the solve subsamples vertices and runs in chained chunks of frames."""
     expression, rig, recipe = _synthetic_rig()
     if chunk:
-        monkeypatch.setattr(custom_rig, "CHUNK_VALUES", chunk)
+        monkeypatch.setattr(custom_rig_solver, "CHUNK_VALUES", chunk)
     known = _weights(90, seed=3)[:, :len(recipe)]
     arkit_w = np.zeros((90, 52), np.float32)
     for k, parts in enumerate(recipe.values()):
         for name in parts:
             arkit_w[:, arkit.ARKIT_INDEX[name]] = known[:, k]
-    solver = custom_rig.CustomRigSolver(expression, rig, max_vertices=max_vertices)
+    solver = custom_rig_solver.CustomRigSolver(expression, rig, max_vertices=max_vertices)
     assert solver.vertices.size <= max_vertices
     solved = solver.solve(arkit_w)
     assert solved.shape == known.shape
@@ -188,22 +191,22 @@ def test_encoder_reads_the_jaw_of_any_mesh(facecap_sequence):
 
 def test_take_files_by_type_and_size(tmp_path, monkeypatch):
     with pytest.raises(TakeError, match="unsupported take file type '.mov'"):
-        takeio.take_kind(tmp_path / "take.mov")
+        take_files.take_kind(tmp_path / "take.mov")
     with pytest.raises(TakeError, match="no such file"):
-        takeio.read_text_take(tmp_path / "missing.csv")
+        take_files.read_text_take(tmp_path / "missing.csv")
     big = tmp_path / "big.csv"
     big.write_bytes(b"0" * 5000)
-    monkeypatch.setattr(takeio, "MAX_TAKE_BYTES", 4096)
+    monkeypatch.setattr(take_files, "MAX_TAKE_BYTES", 4096)
     with pytest.raises(TakeError, match="too large"):
-        takeio.read_text_take(big)
+        take_files.read_text_take(big)
 
 
 def test_demo_take_poses_peak_where_labelled():
-    take = demo_take.demo_take()
+    take = demo_performance.demo_take()
     assert take.names == list(arkit.ARKIT_52) and take.head_rotation is not None
     w = take.to_arkit52()
-    for frame, label in demo_take.poses(first_frame=0):
-        event = next((e for e in demo_take.EVENTS if e[3] == label), None)
+    for frame, label in demo_performance.poses(first_frame=0):
+        event = next((e for e in demo_performance.EVENTS if e[3] == label), None)
         if event is None:
             assert label == "neutral" and w[frame].max() == 0
             continue

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Takes: the Take container, Live Link Face CSV and Face Cap TXT readers and writers."""
 
 import os

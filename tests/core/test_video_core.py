@@ -11,7 +11,7 @@ import pytest
 
 from blender_addon.core import arkit
 from blender_addon.core.takes import TakeError
-from blender_addon.core.takes import video as tv
+from blender_addon.core.video import take as tv
 from blender_addon.core.video import landmarker as lmk
 
 av = pytest.importorskip("av")

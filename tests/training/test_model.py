@@ -13,9 +13,10 @@ import onnx
 import pytest
 
 from blender_addon.core import features, inference, rig
-from blender_addon.core import mesh as meshlib
+from blender_addon.core.mesh.head import find_skin
+from blender_addon.core.mesh.proxy import loop_free_subdivide
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "blender_addon" / "models"
 CHECKPOINT = ROOT / "model_export" / "checkpoints" / "facsimile.pt"
 SHIPPED = ("rig.onnx", "localizer.onnx", "expression_encoder.onnx")
@@ -53,7 +54,7 @@ def _facecap_canonical(facecap_path):
         v = d["neutral"].astype(np.float64)
         verts = np.stack([v[:, 0], -v[:, 2], v[:, 1]], axis=1)
         faces = d["faces"].astype(np.int64)
-    skin = meshlib.find_skin(verts, faces)
+    skin = find_skin(verts, faces)
     head = rig.prepare_head(verts, faces)
     assert skin.sum() == head.skin.sum()
     return head
@@ -123,6 +124,6 @@ def _icosphere(level: int):
                   [11, 10, 2], [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9],
                   [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]])
     for _ in range(level):
-        v, f = meshlib.loop_free_subdivide(v, f)
+        v, f = loop_free_subdivide(v, f)
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
     return v.astype(np.float64), f

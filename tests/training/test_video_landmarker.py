@@ -23,7 +23,7 @@ import pytest
 
 from blender_addon.core.video import landmarker as lmk
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = lmk.MODEL_DIR
 FILES = ("face_detector.onnx", "face_landmarks.onnx", "face_blendshapes.onnx", "face_geometry.npz")
 

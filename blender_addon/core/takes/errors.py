@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one exception every take reader raises.
 
 Its message is shown as-is in Blender's report bar, so it is a single line that names the
@@ -10,8 +11,10 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
+from ..errors import FacsimileError
 
-class TakeError(ValueError):
+
+class TakeError(FacsimileError, ValueError):
     """A take cannot be read. ``str(err)`` is the one-line message for the artist.
 
     Subclasses ValueError so generic callers that catch bad-input errors still catch it.

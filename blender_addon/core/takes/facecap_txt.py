@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Face Cap (Bannaflak, iOS) TXT takes: reader and writer.
 
 Layout (as read by the Diffeomorphic and Faceit importers; no official spec is published):

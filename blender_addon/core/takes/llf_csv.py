@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Live Link Face (Epic, iOS) CSV takes: reader and writer.
 
 Layout (checked against a real take): a header ``Timecode,BlendShapeCount,EyeBlinkLeft,...``

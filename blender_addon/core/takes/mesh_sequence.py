@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Takes from an animated mesh of any topology: the expression encoder reads each frame.
 
 An artist's animated head (shape keys under any names, a mesh cache, an armature, any
@@ -65,7 +66,7 @@ class MeshSequenceEncoder:
     def __init__(self, neutral_world: np.ndarray, faces: np.ndarray, provider: str = "AUTO",
                  model: str = ENCODER_MODEL, stabilize: bool = True):
         # scipy-backed on first use, not when Blender starts (the add-on imports this module).
-        from .. import mesh as meshlib
+        from ..mesh.head import looks_toward_minus_y
 
         try:
             self.head = core_rig.prepare_head(neutral_world, faces)
@@ -78,7 +79,7 @@ class MeshSequenceEncoder:
         self._nearest = self.head.nearest_skin()
         self._to_arkit = arkit.ict_to_arkit_matrix()
         # On the proxy, as rig.predict does: the same shape at a fraction of the cost.
-        self.facing_ok = bool(meshlib.looks_toward_minus_y(self.head.prepared.verts,
+        self.facing_ok = bool(looks_toward_minus_y(self.head.prepared.verts,
                                                              self.head.prepared.faces))
 
     def expressed_proxy(self, verts_world: np.ndarray) -> np.ndarray:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Takes from named animation channels already in a scene.
 
 Shape-key animation of an imported glTF/FBX character, an ARKit-rigged mesh, or one of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Numeric tables in text take files: fast parsing with line-numbered errors, and gap repair.
 
 Mocap CSVs run to hundreds of thousands of rows x 60 columns, so values are parsed by

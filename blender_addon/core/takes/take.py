@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """`Take`: one recorded facial performance, whatever file or tool it came from.
 
 Every reader (Live Link Face CSV, Face Cap TXT, shape-key bakes, video) returns a Take, and
@@ -208,3 +209,17 @@ class Take:
         first, last = self.frame_range(scene_fps, start_frame)
         frames = np.arange(first, last + 1)
         return frames, self.times[0] + (frames - first) / float(scene_fps)
+
+
+@dataclass
+class PlacedTake:
+    """A take in the scene: its first sample sits on scene frame ``first_frame``."""
+
+    take: Take
+    first_frame: int   # the scene frame of the take's first sample
+    source: object     # what it was read from (the Blender object, for reports)
+
+    @property
+    def frames(self) -> np.ndarray:
+        """Scene frames the take covers, one per sample (takes in the scene are per frame)."""
+        return self.first_frame + np.arange(self.take.n_frames)

@@ -1,4 +1,6 @@
-"""Video performances: frame decoding and the MediaPipe face landmarker on ONNX Runtime.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Video performances, bpy-free: a video file becomes a :class:`~..takes.Take`.
 
-``core/takes/video.py`` turns a video file into a :class:`~..takes.Take` with these.
+``decode.py`` reads frames (PyAV), ``landmarker.py`` runs MediaPipe's face landmarker on
+ONNX Runtime, ``take.py`` tracks a whole video, calibrates, filters and makes the take.
 """

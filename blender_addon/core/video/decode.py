@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Video frames as numpy arrays, with PyAV (FFmpeg's libraries in one wheel).
 
 Blender embeds FFmpeg, but its Python API cannot hand a movie's frames to a script: an image
@@ -203,9 +204,3 @@ class VideoReader:
 def _first_line(ex: Exception) -> str:
     text = str(ex).strip().splitlines()
     return text[0][:160] if text else type(ex).__name__
-
-
-def probe(path) -> VideoInfo:
-    """Size, rate and length of a video without decoding it all."""
-    with VideoReader(path) as video:
-        return video.info

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """MediaPipe's face landmarker, re-assembled on ONNX Runtime (no MediaPipe at run time).
 
 The three networks of Google's ``face_landmarker.task`` (converted by
@@ -29,6 +30,7 @@ from typing import Optional
 import numpy as np
 
 from .. import inference
+from ..errors import FacsimileError
 
 MODEL_DIR = inference.MODELS_DIR / "mediapipe"
 DETECTOR = "face_detector.onnx"
@@ -71,7 +73,7 @@ ROI_SCALE = 1.5
 RIGHT_EYE, LEFT_EYE = 33, 263   # subject's right (image left) / left eye outer corners
 
 
-class LandmarkerError(RuntimeError):
+class LandmarkerError(FacsimileError, RuntimeError):
     """The tracker's models are missing or cannot run; the message is for the artist."""
 
 

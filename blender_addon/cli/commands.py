@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The headless command line, for ``python -m blender_addon`` and ``blender --command facsimile``.
 
     rig  MESH… --out OUT.blend

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Headless renders in the bpy module, and contact sheets composed with numpy.
 
 Cycles on the CPU (EEVEE and Workbench need a GPU context the bpy module does not have

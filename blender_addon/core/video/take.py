@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Performance videos (mp4, mov, ... any size and rate) -> :class:`Take`.
 
 Two steps, so an artist can re-calibrate without tracking the video again:
@@ -43,8 +44,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import arkit
-from .errors import TakeError, describe_source
-from .take import Take
+from ..errors import Cancelled
+from ..takes.errors import TakeError, describe_source
+from ..takes.take import Take
 
 KIND = "Video"
 
@@ -59,13 +61,6 @@ REGIONS: dict[str, tuple[str, ...]] = {
     "mouth": tuple(n for n in arkit.ARKIT_52 if n.startswith(("jaw", "mouth", "tongue"))),
 }
 REGION_OF: dict[str, str] = {n: r for r, names in REGIONS.items() for n in names}
-# Channels MediaPipe is known to under-report (mediapipe issue #4450).
-WEAK_CHANNELS = ("eyeWideLeft", "eyeWideRight", "noseSneerLeft", "noseSneerRight",
-                 "cheekSquintLeft", "cheekSquintRight")
-
-
-class Cancelled(Exception):
-    """The artist cancelled the import; nothing was produced."""
 
 
 @dataclass
@@ -187,8 +182,8 @@ def track_video(path, options: Optional[VideoOptions] = None, progress: Optional
     :class:`Cancelled`. Raises :class:`TakeError` for unreadable files or a video without
     any face.
     """
-    from ..video import decode
-    from ..video.landmarker import FaceLandmarker, LandmarkerError
+    from . import decode
+    from .landmarker import FaceLandmarker, LandmarkerError
 
     options = options or VideoOptions()
     where = describe_source(KIND, path)
@@ -255,7 +250,7 @@ def track_video(path, options: Optional[VideoOptions] = None, progress: Optional
 def mediapipe_to_arkit(blendshapes: np.ndarray) -> np.ndarray:
     """(T, 52) MediaPipe-ordered scores -> (T, 52) ARKit order; ``_neutral`` dropped,
     ``tongueOut`` (not tracked) 0."""
-    from ..video.landmarker import MP_BLENDSHAPES
+    from .landmarker import MP_BLENDSHAPES
 
     out = np.zeros((len(blendshapes), len(arkit.ARKIT_52)), np.float32)
     for j, name in enumerate(MP_BLENDSHAPES):

@@ -1,7 +1,8 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Take files by type: which reader opens which file, and files too large to be takes.
 
 No bpy: the import operator and the headless CLI both come through here. glTF/FBX takes
-(morph animation) need Blender's importers and are read by ``sources.py``.
+(morph animation) need Blender's importers and are read by ``drive/sources.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..core.takes import Take, TakeError, read_facecap_txt, read_llf_csv
+from .errors import TakeError
+from .facecap_txt import read_facecap_txt
+from .llf_csv import read_llf_csv
+from .take import Take
 
 # A 2-hour Live Link Face take at 60 Hz is ~540 MB of CSV. Anything larger is not a take
 # (a video or a dump picked by mistake), and reading it would freeze Blender for minutes.

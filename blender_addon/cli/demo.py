@@ -1,14 +1,15 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``python build.py demo``: rig the default head, bake the default performance, show it.
 
 The default head is Blender's own Suzanne, subdivided once (about 2k vertices). It is
 built into every Blender, so the demo needs no file and no licence, and it is exactly the
 kind of input Facsimile promises to handle: a stylized, non-human face of a topology no
 network was trained on, with loose parts (its eyes) that must stay still. The performance
-(``demo_take.py``) is written as a Live Link Face CSV and imported like an artist's take.
+(``core/takes/demo_performance.py``) is written as a Live Link Face CSV and imported like an artist's take.
 
 Writes ``demo.blend`` (the rig, the take, the bake, the head following the take's head
-rotation), ``demo.glb`` (morph targets + animation), ``demo_take.csv`` and, when the
-repository's ``tools/render.py`` is importable, ``demo_contact_sheet.png``.
+rotation), ``demo.glb`` (morph targets + animation), ``demo_take.csv`` and, unless
+``--no-render``, ``demo_contact_sheet.png`` (``render.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core.takes import write_llf_csv
-from . import demo_take, pipeline
+from ..core.takes import demo_performance, write_llf_csv
+from . import pipeline, render
 
 
 def default_head():
@@ -49,7 +50,7 @@ def run(out: Path, render: bool = True) -> None:
     head = default_head()
     pipeline.rig(head)
     take_path = (out / "demo_take.csv").resolve()
-    write_llf_csv(take_path, demo_take.demo_take())
+    write_llf_csv(take_path, demo_performance.demo_take())
     pipeline.stage(f"wrote the default performance {take_path}")
     pipeline.import_take(str(take_path))
     pipeline.bake([head])
@@ -62,14 +63,8 @@ def run(out: Path, render: bool = True) -> None:
 
 
 def contact_sheet(head, path: Path) -> None:
-    try:
-        from tools import render
-    except ImportError:
-        pipeline.stage("contact sheet skipped: tools/render.py is part of the repository, "
-                       "not of the installed extension")
-        return
     scene = bpy.context.scene   # the take starts on the scene's first frame (import_take)
-    poses = demo_take.poses(scene.frame_start, scene.render.fps / scene.render.fps_base)
+    poses = demo_performance.poses(scene.frame_start, scene.render.fps / scene.render.fps_base)
     pipeline.stage(f"rendering {len(poses)} frames (Cycles, CPU)")
     render.setup(scene)
     render.frame_front(scene, head)

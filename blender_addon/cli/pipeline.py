@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Headless jobs behind the CLI: load meshes, rig, bake a take, save .blend and .glb.
 
 Each job runs the add-on's own operators (``facsimile.rig``, ``facsimile.import_take``,
@@ -13,10 +14,12 @@ from typing import Callable
 
 import bpy
 
+from ..core.errors import FacsimileError
+
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".fbx", ".blend")
 
 
-class CliError(Exception):
+class CliError(FacsimileError):
     """Bad input: printed as one line, exit status 2."""
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drive a character's own shape-key rig (VRoid ``Fcl_*``, hand-sculpted keys) from ARKit.
 
 The network predicts, on the target mesh itself, what each ARKit channel looks like
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.solve import RigSolver
+from .errors import TargetError
+from .solve import RigSolver
 
 MAX_SOLVE_VERTICES = 6000
 CHUNK_VALUES = 4_000_000   # frames per solve chunk x solved vertices x 3 (~32 MB in float64)
@@ -35,14 +37,14 @@ class CustomRigSolver:
             raise ValueError(f"bases must be (52|K, V, 3) on the same vertices, got "
                              f"{expression.shape} and {rig.shape}")
         if rig.shape[0] == 0:
-            raise ValueError("the custom rig has no shape keys to solve for")
+            raise TargetError("the custom rig has no shape keys to solve for")
         moving = (np.abs(expression).max(axis=(0, 2)) > 0) | (np.abs(rig).max(axis=(0, 2)) > 0)
         vertices = np.flatnonzero(moving)
         if vertices.size > max_vertices:
             rng = np.random.default_rng(seed)
             vertices = np.sort(rng.choice(vertices, size=max_vertices, replace=False))
         if vertices.size == 0:
-            raise ValueError("neither rig moves any vertex")
+            raise TargetError("neither rig moves any vertex")
         self.vertices = vertices
         self.expression = expression[:, vertices].reshape(expression.shape[0], -1)
         self.n_keys = rig.shape[0]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Source + retarget map + target plan -> key values per scene frame (preview and bake).
 
 One function, so what the artist previews is exactly what gets baked.
@@ -7,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.retarget import RetargetMap
-from .sources import PlacedTake
-from .targets import TargetPlan
+from .retarget import RetargetMap
+from .takes.take import PlacedTake
+from .target_plan import TargetPlan
 
 
 def source_weights(placed: PlacedTake, frames: np.ndarray) -> np.ndarray:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The embedded default performance: blinks, brows, a smile, a jaw open, visemes.
 
 Made by the project itself (no recording to license), as a :class:`Take` that
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import arkit
-from ..core.takes import Take
+from .. import arkit
+from .take import Take
 
 FPS = 30.0
 DURATION = 8.0   # seconds

@@ -1,0 +1,202 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Live preview: the targets follow the source while the timeline plays or scrubs.
+
+Everything expensive happens once, when the preview starts or its inputs change: the
+source is read, the retarget map applied, custom rigs solved, giving one table of key
+values per target and scene frame (:func:`core.drive_values.drive_values`, the same code the bake
+runs). The ``frame_change_pre`` handler then only looks up a row and writes it: the keys'
+values (one ``foreach_set``) and the folded preview key (``fold.py``: one numpy product),
+so Blender evaluates one shape key instead of 52. Writing *before* the frame is evaluated
+means the depsgraph picks the values up in the same update, in playback and in renders.
+
+The tables live in memory (derived data, rebuilt on the first frame after a change or a
+reload); the preview flag, the targets and the map are in the .blend. A file saved during
+a preview is put back on load (preview off, keys unfolded), as is every mesh on stop.
+The app handlers that call in here are in ``handlers.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from .. import animation, prefs
+from ..core.drive_values import drive_values
+from ..core.errors import FacsimileError
+from . import fold, opsdata, sources, targets
+
+
+@dataclass
+class _Target:
+    obj_name: str
+    key_indices: np.ndarray   # positions in key_blocks of the driven keys
+    table: np.ndarray         # (F, K) values per frame of the take
+
+
+@dataclass
+class _Tables:
+    first_frame: int = 0
+    targets: list = field(default_factory=list)
+    source_ids: tuple = ()    # pointers of the datablocks whose change invalidates the tables
+    error: str = ""
+
+
+@dataclass
+class _Preview:
+    """One scene's running preview: what was there before, the folds, the tables."""
+
+    rest: dict = field(default_factory=dict)     # object name -> key values before the preview
+    folds: dict = field(default_factory=dict)    # object name -> FoldedKeys
+    tables: _Tables | None = None
+
+
+_previews: dict = {}   # scene name -> _Preview
+
+
+def _source_ids(obj) -> tuple:
+    """The source's action: editing its keys tags it. (Not the object itself, which is
+    tagged by mere selection, and a rebuild may mean a custom-rig solve.)"""
+    owner = obj.data.shape_keys if obj.type == "MESH" else obj
+    anim = getattr(owner, "animation_data", None)
+    return (anim.action.as_pointer(),) if anim is not None and anim.action is not None else ()
+
+
+def build(scene, objs) -> _Tables:
+    """Read the source and compute the tables of ``objs`` (raises TakeError/TargetError;
+    changes nothing)."""
+    settings = scene.facsimile_drive
+    placed = sources.read_source(settings.source, scene)
+    rmap = opsdata.retarget_map(settings)
+    tables = _Tables(first_frame=placed.first_frame, source_ids=_source_ids(settings.source))
+    for obj in objs:
+        plan = targets.plan_target(obj, settings.mode, prefs.provider_choice())
+        table = drive_values(placed, rmap, plan, placed.frames,
+                                      smooth=settings.solve_smooth, sparsity=settings.solve_sparsity)
+        tables.targets.append(_Target(obj.name, plan.key_indices, table.astype(np.float32)))
+    return tables
+
+
+def _tables(scene) -> _Tables:
+    preview = _previews.setdefault(scene.name_full, _Preview())
+    if preview.tables is None:
+        try:
+            preview.tables = build(scene, opsdata.preview_objects(scene.facsimile_drive))
+        except FacsimileError as err:   # TakeError, TargetError, InferenceError: shown in the panel
+            preview.tables = _Tables(error=str(err))
+        for target in preview.tables.targets:       # folded in the file, not in memory:
+            obj = bpy.data.objects.get(target.obj_name)   # an undo or a reload happened
+            if target.obj_name not in preview.folds and fold.is_folded(obj):
+                preview.folds[target.obj_name] = fold.FoldedKeys.fold(obj, target.key_indices)
+    return preview.tables
+
+
+def apply(scene) -> None:
+    """Write the current frame's values to every preview target."""
+    tables = _tables(scene)
+    if tables.error:
+        return
+    folds = _previews[scene.name_full].folds
+    for target in tables.targets:
+        obj = bpy.data.objects.get(target.obj_name)
+        keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+        if keys is None or len(keys.key_blocks) <= int(target.key_indices.max()):
+            continue   # deleted or re-keyed since the preview started: skip, never fail
+        row = target.table[int(np.clip(scene.frame_current - tables.first_frame, 0,
+                                       len(target.table) - 1))]
+        values = np.empty(len(keys.key_blocks), np.float32)
+        keys.key_blocks.foreach_get("value", values)
+        values[target.key_indices] = row
+        keys.key_blocks.foreach_set("value", values)   # the sliders show the performance
+        folded = folds.get(target.obj_name)
+        if folded is not None:
+            folded.write(keys, values[folded.positions])
+        if bpy.app.version < (5, 0, 0):
+            keys.user.update_tag()   # 4.x does not tag after foreach_set (ecosystem.md 2.4)
+
+
+def start(scene, objs) -> _Tables:
+    """Preview ``objs``: build the tables (errors raise, nothing changed, a running
+    preview goes on), then end any running preview, remember the keys' values for
+    :func:`stop`, fold the driven keys and show the current frame."""
+    tables = build(scene, objs)
+    stop(scene)
+    settings = scene.facsimile_drive
+    for obj in objs:
+        settings.preview_targets.add().object = obj
+    preview = _Preview(tables=tables)
+    for obj, target in zip(objs, tables.targets):
+        blocks = obj.data.shape_keys.key_blocks
+        preview.rest[obj.name] = np.empty(len(blocks), np.float32)
+        blocks.foreach_get("value", preview.rest[obj.name])
+        folded = fold.FoldedKeys.fold(obj, target.key_indices)
+        if folded is not None:
+            preview.folds[obj.name] = folded
+    _previews[scene.name_full] = preview
+    settings.preview = True
+    apply(scene)
+    return tables
+
+
+def stop(scene) -> None:
+    """End the preview: keys unfolded and back to the values they had before it."""
+    settings = scene.facsimile_drive
+    preview = _previews.pop(scene.name_full, None)
+    if settings.preview:   # (after an undo to before the start there is nothing to put back)
+        for obj in opsdata.preview_objects(settings):
+            fold.unfold(obj)
+            rest = preview.rest.get(obj.name) if preview else None
+            blocks = obj.data.shape_keys.key_blocks if obj.data.shape_keys else None
+            if rest is not None and blocks is not None and len(blocks) == len(rest):
+                blocks.foreach_set("value", rest)
+    settings.preview = False
+    settings.preview_targets.clear()
+
+
+def has_key_animation(obj) -> bool:
+    """Keyframes on the mesh's shape keys win over the preview's values."""
+    keys = obj.data.shape_keys
+    return keys is not None and bool(animation.assigned_fcurves(keys))
+
+
+def invalidate(scene, reapply: bool = False) -> None:
+    preview = _previews.get(scene.name_full)
+    if preview is not None:
+        preview.tables = None
+    if reapply and scene.facsimile_drive.preview:
+        apply(scene)
+
+
+def last_error(scene) -> str:
+    preview = _previews.get(scene.name_full)
+    return preview.tables.error if preview is not None and preview.tables is not None else ""
+
+
+
+def source_edited(scene, depsgraph) -> None:
+    """Edits of the source's keys (Graph Editor, a re-import) rebuild the tables."""
+    preview = _previews.get(scene.name_full)
+    if preview is None or preview.tables is None or not preview.tables.source_ids:
+        return
+    for update in depsgraph.updates:
+        original = getattr(update.id, "original", None)
+        if original is not None and original.as_pointer() in preview.tables.source_ids:
+            invalidate(scene)
+            return
+
+
+def reset_after_load() -> None:
+    """A file saved mid-preview opens with the preview off and its keys unfolded."""
+    _previews.clear()
+    for scene in bpy.data.scenes:
+        settings = scene.facsimile_drive
+        if settings.preview:
+            for obj in opsdata.preview_objects(settings):
+                fold.unfold(obj)
+            settings.preview = False
+            settings.preview_targets.clear()
+
+
+def clear() -> None:
+    _previews.clear()

@@ -7,7 +7,7 @@ them for ``blender --command facsimile …``; see docs/cli.md.
 
 import sys
 
-from .cli.commands import main
+from .cli.commands import exit_process, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main(sys.argv[1:]))

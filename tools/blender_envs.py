@@ -94,7 +94,8 @@ if zip_path:
         sys.exit(f"facsimile: error: installing {zip_path} failed")
 if addon_utils.enable(module, default_set=True) is None:
     sys.exit(f"facsimile: error: the extension {module} is not installed")
-sys.exit(importlib.import_module(module + ".__main__").main(args))
+entry = importlib.import_module(module + ".__main__")
+entry.exit_process(entry.main(args))
 """
 
 

@@ -128,6 +128,25 @@ def main(argv=None) -> int:
     return 0
 
 
+def exit_process(code: int):
+    """End a headless ``python`` process (the bpy module) with ``code``, files already written.
+
+    The bpy module of Blender 4.2 crashes in its C++ exit handlers once the glTF exporter has
+    run (a Python class freed after Python has finalised: SIGSEGV, status 139, although
+    every output was complete). Leaving without those handlers gives the command's own
+    status; later Blender versions exit normally. Not for ``blender --command``: Blender
+    itself ends that process.
+    """
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    bpy = sys.modules.get("bpy")
+    if bpy is not None and bpy.app.version < (4, 3, 0):
+        os._exit(code)
+    sys.exit(code)
+
+
 def _blender_command(argv) -> int:
     return main(list(argv))
 

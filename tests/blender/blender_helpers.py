@@ -27,7 +27,8 @@ _CLI = ("import importlib, sys\n"
         "import bpy, addon_utils\n"
         f"if addon_utils.enable({ADDON_MODULE!r}, default_set=True) is None:\n"
         "    sys.exit('facsimile: error: the extension is not installed')\n"
-        f"sys.exit(importlib.import_module({ADDON_MODULE!r} + '.__main__').main(sys.argv[1:]))\n")
+        f"entry = importlib.import_module({ADDON_MODULE!r} + '.__main__')\n"
+        "entry.exit_process(entry.main(sys.argv[1:]))\n")
 
 
 def clean_env(**extra) -> dict:

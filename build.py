@@ -151,7 +151,7 @@ def _split_targets(pytest_args: list[str]) -> tuple[list[str], list[str], list[s
         else:
             dev.append(arg)
     if not blender and not dev:
-        blender, dev = ["tests/blender"], ["tests/core", "tests/training"]
+        blender, dev = ["tests/blender"], ["tests/core", "tests/training", "tests/packaging"]
     return blender, dev, options
 
 

@@ -260,6 +260,9 @@ def welded_candidates(points: np.ndarray, skin: np.ndarray, skin_faces: np.ndarr
     res = np.sqrt((dev ** 2).mean(1)) / np.maximum(radius, 1e-12)
     ok = (res < SPHERE_RESIDUAL) & (radius >= RADIUS_RANGE[0]) & (radius <= RADIUS_RANGE[1]) \
         & (centre[:, 2] > 0) & (np.abs(centre[:, 0]) > 0.5 * radius)
+    from .mesh import boundary_vertices
+
+    border = boundary_vertices(len(points), skin_faces)
     cands = []
     for sign in (1.0, -1.0):
         side = ok & (np.sign(centre[:, 0]) == sign)
@@ -276,6 +279,10 @@ def welded_candidates(points: np.ndarray, skin: np.ndarray, skin_faces: np.ndarr
             continue
         cc, rr, rs = fit_sphere(p[on])
         if not is_eyeball(p[on], cc, rr, rs):
+            continue
+        # A welded eyeball is whole skin, lids welded onto it: a patch on the rim of a
+        # hole is eyelid skin around a socket whose eyeball is elsewhere (or missing).
+        if border[idx[on]].any():
             continue
         verts = idx[on]
         # Falloff: full rotation beyond a fifth of the radius from the patch rim.

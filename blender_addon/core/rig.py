@@ -21,6 +21,7 @@ import numpy as np
 
 from . import arkit, inference, parallel, parts
 from .errors import Cancelled, FacsimileError
+from .eyes import EyeReport
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -51,12 +52,21 @@ class RigResult:
     facing_ok: bool                     # the face looks toward -Y
     provider: str                       # execution provider actually used
     timings: dict = field(default_factory=dict)
+    # ARKit shapes ICT has no shape for, made by the rules after the networks (tongueOut
+    # when a tongue is found); absent names are still keys.
+    extra: dict = field(default_factory=dict)
+    # Per separate eye object passed to predict (same order): {eyeLook* name: (N,3) world
+    # deltas}, empty for an object that is not an eyeball.
+    eye_object_deltas: list = field(default_factory=list)
+    report: EyeReport = field(default_factory=EyeReport)
 
     def arkit_delta(self, name: str) -> np.ndarray:
         """(V,3) one ARKit shape: its ICT shape (a view), the sum of two for the split
-        ones, zeros for tongueOut."""
+        ones; tongueOut from the rules when a tongue was found, zeros otherwise."""
         idx = arkit.ict_indices_of(name)
         if not idx:
+            if name in self.extra:
+                return self.extra[name]
             return np.zeros(self.ict_deltas.shape[1:], self.ict_deltas.dtype)
         out = self.ict_deltas[idx[0]]
         for i in idx[1:]:
@@ -86,6 +96,7 @@ class PreparedHead:
     carry: scipy.sparse.csr_matrix      # (V,P) proxy values -> every vertex (rows off the skin empty)
     prepared: features.PreparedMesh
     n_verts: int
+    faces: np.ndarray | None = None     # (F,3) the original triangles (the eye and mouth rules)
     _nearest_skin: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -136,14 +147,15 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     used = np.zeros(len(head_parts.verts), bool)
     used[head_parts.faces.ravel()] = True
     part_labels = np.where(used & ~head_parts.skin, head_parts.part, -1)[head_parts.vertex_map]
-    return PreparedHead(skin, part_labels, verts, norm, carry, prepared, len(verts))
+    return PreparedHead(skin, part_labels, verts, norm, carry, prepared, len(verts), faces)
 
 
 def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",
             painted_weights: np.ndarray | None = None, strength: float = 1.0,
             progress: Callable[[float, str], None] | None = None,
             cancelled: Callable[[], bool] | None = None,
-            rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL) -> RigResult:
+            rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL,
+            eye_rules: bool = True, eye_objects=()) -> RigResult:
     """Rig a head given in world space (any unit, Z up, facing -Y).
 
     ``painted_weights`` (V,R), when given, replaces the predicted region weights as the
@@ -151,6 +163,9 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     ``progress(fraction, stage)`` is called between stages and ``cancelled()`` polled
     there; on cancel :class:`Cancelled` is raised before anything is returned.
     ``localizer_model=None`` runs a global-code-only rig (the benchmark's ablation).
+    ``eye_rules`` applies the rules after the networks (``core.face_rules``: eyeballs
+    turn for eyeLook*, the blink closes, tongueOut); ``eye_objects`` are separate eye
+    meshes, world-space (N,3) arrays in the head's frame, that get eyeLook* keys of their own.
     """
     timings = {}
 
@@ -173,8 +188,9 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     out = inference.run(rig_model, features.rig_feeds(head.prepared), provider)
     responses = out["responses"]                                   # (P,53,3)
     if localizer_model is None:
-        return _finish(head, responses, np.full((len(responses), len(REGION_NAMES)), 1.0 / len(REGION_NAMES)),
-                       strength, timings, t)
+        return _rules(_finish(head, responses, np.full((len(responses), len(REGION_NAMES)),
+                                                       1.0 / len(REGION_NAMES)), strength, timings, t),
+                      head, responses * float(strength), eye_rules, eye_objects)
     weights_proxy = out["region_weights"]
     if painted_weights is not None:
         painted = np.asarray(painted_weights, np.float64)[head.skin]
@@ -187,7 +203,24 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
         loc_weights = weights_proxy
     omega = inference.run(localizer_model, {"region_weights": loc_weights}, provider)["localization"]
     stage(0.7, "transfer")
-    return _finish(head, omega[:, :, None] * responses, weights_proxy, strength, timings, t)
+    deltas_proxy = omega[:, :, None] * responses
+    return _rules(_finish(head, deltas_proxy, weights_proxy, strength, timings, t),
+                  head, deltas_proxy * float(strength), eye_rules, eye_objects)
+
+
+def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_rules: bool,
+           eye_objects) -> RigResult:
+    """The eye and mouth rules after the networks (``core.face_rules``), in place."""
+    objects = [np.asarray(o, np.float64).reshape(-1, 3) for o in eye_objects]
+    result.eye_object_deltas = [{} for _ in objects]
+    if not eye_rules:
+        return result
+    from . import face_rules
+
+    t = time.perf_counter()
+    face_rules.apply(result, head, deltas_proxy, objects)
+    result.timings["rules"] = time.perf_counter() - t
+    return result
 
 
 def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray, strength: float,

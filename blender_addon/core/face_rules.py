@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The rules after the networks: what an animator checks first (issue 13).
+
+The networks rig the skin; these rules fill in what a skin rig trained on ICT cannot do
+on another artist's head, each from geometry alone:
+
+1. **Gaze**: the eyeballs (``core.eyes.find_eyes``: loose parts, separate objects or
+   welded patches) turn about their fitted centres for the eight eyeLook* keys; a separate
+   eye object gets its own eyeLook* deltas.
+2. **Blink**: where the network's eyeBlink leaves the eye open (less than
+   ``eyes.CLOSED`` of the opening covered), the upper lid is brought onto the lower one
+   (``eyes.complete_blink``); the closure per eye, before and after, goes to the report.
+3. **tongueOut**: a tongue (or a mouth bag's floor) moves forward out of the mouth
+   (``core.tongue``); when there is none the report says so and the key is left out.
+
+Everything runs in the canonical frame of ``rig.PreparedHead`` and writes world-space
+deltas into the :class:`rig.RigResult`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import arkit, eyes, tongue
+
+
+def _ict(name: str) -> int:
+    """ICT index of an ARKit eye name ("eyeLookInLeft" -> "eyeLookIn_L")."""
+    for side, suffix in (("Left", "_L"), ("Right", "_R")):
+        if name.endswith(side):
+            return arkit.ICT_INDEX[name[: -len(side)] + suffix]
+    raise KeyError(name)
+
+
+def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray]) -> None:
+    """Apply the three rules to ``result`` in place. ``deltas_proxy`` (P,53,3) canonical
+    deltas on the proxy (unused for now: the rules read geometry only); ``objects``
+    separate eye meshes, world space."""
+    norm = head.norm
+    points = norm.apply(head.verts_world).astype(np.float64)
+    faces = np.asarray(head.faces, np.int64)
+    skin = head.skin
+    skin_faces = faces[skin[faces].all(1)]
+    canon_objects = [norm.apply(o).astype(np.float64) for o in objects]
+    report = result.report
+    found = eyes.find_eyes(points, head.part_labels, skin, skin_faces, canon_objects)
+    report.eyes_found = found[0].source if found else ""
+    eye_mask = np.zeros(len(points), bool)
+    for eye in found:
+        if eye.source == "object":
+            own = canon_objects[eye.obj]
+            result.eye_object_deltas[eye.obj] = {
+                name: norm.invert_vectors(d) for name, d in eyes.gaze_deltas(eye, own).items()}
+        else:
+            eye_mask[eye.vertices] = True
+            for name, d in eyes.gaze_deltas(eye, points[eye.vertices]).items():
+                result.ict_deltas[_ict(name), eye.vertices] += norm.invert_vectors(d)
+        blink = _ict(f"eyeBlink{eye.side}")
+        before = norm.apply_vectors(result.ict_deltas[blink]).astype(np.float64)
+        closure = eyes.lid_closure(eye, points, skin_faces, before)
+        report.closure_network[eye.side] = closure
+        report.completed[eye.side] = False
+        if not closure >= eyes.CLOSED:
+            after = eyes.complete_blink(eye, points, skin_faces, skin, before)
+            if eye.source != "object":
+                after[eye.vertices] = before[eye.vertices]       # the eyeball itself never blinks
+            changed = np.abs(after - before).max(1) > 0
+            result.ict_deltas[blink, changed] = norm.invert_vectors(after[changed])
+            closure = eyes.lid_closure(eye, points, skin_faces, after)
+            report.completed[eye.side] = True
+        report.closure[eye.side] = closure
+
+    found_tongue = tongue.find_tongue(points, faces, skin, exclude=eye_mask)
+    if found_tongue.any():
+        on_skin = skin[found_tongue].mean() > 0.5
+        report.tongue_found = "mouth_floor" if on_skin else "part"
+        result.extra["tongueOut"] = norm.invert_vectors(tongue.tongue_out(points, found_tongue, skin))

@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""tongueOut without ground truth: find the tongue (or the floor of a mouth bag) and push
+it forward out of the mouth.
+
+ICT-FaceKit has no tongueOut, so the networks cannot predict it. The rule, in the rig's
+canonical frame (face toward -Y, one unit wide, nose tip at the origin):
+
+* the *mouth floor* is every surface point, skin or loose part, that lies inside the mouth
+  (behind the front of the lips by more than a lip's depth, between the mouth corners,
+  below the nose, enclosed: rays up, forward and to both sides all meet the mesh) and
+  faces up or down (a floor, not a cheek wall). Its largest
+  connected piece is the tongue: a loose tongue, the tongue bump on a mouth bag's floor,
+  or the bag's floor itself, which is what an artist's bag without a tongue offers;
+* tongueOut moves it forward, the front most: the frontmost point ends ``PROTRUDE`` in
+  front of the lips at the height of the mouth line, and the motion fades linearly to
+  nothing at the back of the floor (the root stays).
+
+The constants are anatomical, in face widths (the canonical unit, ~15-19 cm on a human
+head), not fitted to any head.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LIP_DEPTH = 0.06        # lips are ~1 cm deep: the mouth's inside starts this far behind their front
+MOUTH_HALF_WIDTH = 0.15  # mouth corners (a human mouth is ~0.3 face widths wide at most)
+BELOW_NOSE = 0.08       # the mouth's floor lies below the nose's base (~1.2 cm under the tip)
+FLOOR_NORMAL = 0.5      # |normal z| above this: a floor, not a wall
+PROTRUDE = 0.1          # the tongue tip ends ~1.5 cm in front of the lips
+MIN_VERTS = 6
+RAY_SAMPLE = 400        # candidates tested by rays (the others take their nearest tested one's answer)
+
+
+def _midline_front(points: np.ndarray, skin: np.ndarray, z_lo: float, z_hi: float) -> float:
+    """Canonical y of the face's front near the midline between two heights (the lips)."""
+    strip = skin & (np.abs(points[:, 0]) < 0.05) & (points[:, 2] > z_lo) & (points[:, 2] < z_hi)
+    if not strip.any():
+        strip = skin & (np.abs(points[:, 0]) < 0.05)
+    return float(points[strip, 1].min()) if strip.any() else 0.0
+
+
+def _enclosed(query: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(Q,) bool: rays from each point toward +Z, -Y, +X and -X all meet a triangle: the
+    point is inside a cavity (palate above, lips in front, cheeks at the sides)."""
+    hit = np.ones(len(query), bool)
+    tri = verts[faces]
+    for axis, sign in ((2, 1.0), (1, -1.0), (0, 1.0), (0, -1.0)):
+        a, b = [i for i in range(3) if i != axis]
+        p2 = query[:, [a, b]]
+        t2 = tri[:, :, [a, b]]
+        e1, e2 = t2[:, 1] - t2[:, 0], t2[:, 2] - t2[:, 0]
+        den = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        ok = np.abs(den) > 1e-14
+        got = np.zeros(len(query), bool)
+        for s in range(0, int(ok.sum()), 2048):
+            sel = np.flatnonzero(ok)[s:s + 2048]
+            d = p2[None] - t2[sel, 0][:, None]
+            u = (d[..., 0] * e2[sel, None, 1] - d[..., 1] * e2[sel, None, 0]) / den[sel, None]
+            v = (e1[sel, None, 0] * d[..., 1] - e1[sel, None, 1] * d[..., 0]) / den[sel, None]
+            inside = (u >= 0) & (v >= 0) & (u + v <= 1)
+            h = tri[sel, 0, axis][:, None] * (1 - u - v) + tri[sel, 1, axis][:, None] * u \
+                + tri[sel, 2, axis][:, None] * v
+            ahead = (h - query[None, :, axis]) * sign > 1e-6
+            got |= (inside & ahead).any(0)
+        hit &= got
+    return hit
+
+
+def find_tongue(points: np.ndarray, faces: np.ndarray, skin: np.ndarray,
+                exclude: np.ndarray | None = None) -> np.ndarray:
+    """(V,) bool: the tongue / mouth floor (see the module's rule); all False when none.
+    ``exclude`` masks vertices that cannot be the tongue (eyes)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    from .mesh.topology import vertex_normals
+
+    p = np.asarray(points, np.float64)
+    f = np.asarray(faces, np.int64)
+    front = _midline_front(p, skin, -0.5, -BELOW_NOSE)
+    normals = vertex_normals(p, f)
+    used = np.zeros(len(p), bool)
+    used[f.ravel()] = True
+    cand = used & (p[:, 1] > front + LIP_DEPTH) & (np.abs(p[:, 0]) < MOUTH_HALF_WIDTH)
+    cand &= (p[:, 2] < -BELOW_NOSE) & (np.abs(normals[:, 2]) > FLOOR_NORMAL)
+    if exclude is not None:
+        cand &= ~exclude
+    if cand.sum() < MIN_VERTS:
+        return np.zeros(len(p), bool)
+    idx = np.flatnonzero(cand)
+    tested = idx[:: -(-len(idx) // RAY_SAMPLE)]
+    # Only triangles near the mouth can enclose it.
+    lo, hi = p[idx].min(0) - 0.3, p[idx].max(0) + 0.3
+    tri_near = f[((p[f] > lo) & (p[f] < hi)).all(-1).any(1)]
+    inside = _enclosed(p[tested], p, tri_near)
+    cand[idx] = inside[cKDTree(p[tested]).query(p[idx])[1]]
+    if cand.sum() < MIN_VERTS:
+        return np.zeros(len(p), bool)
+    # Connected pieces of the candidates (edges of faces whose both ends are candidates);
+    # vertices at one position (UV seams) are one.
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    e = e[cand[e].all(1)]
+    idx = np.flatnonzero(cand)
+    remap = np.full(len(p), -1)
+    remap[idx] = np.arange(len(idx))
+    seam = _same_position(p[idx])
+    rows = np.concatenate([remap[e[:, 0]], seam[:, 0]])
+    cols = np.concatenate([remap[e[:, 1]], seam[:, 1]])
+    g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(idx), len(idx)))
+    _, comp = connected_components(g, directed=False)
+    count = np.bincount(comp)
+    best = int(np.argmax(count))
+    out = np.zeros(len(p), bool)
+    if count[best] >= MIN_VERTS:
+        out[idx[comp == best]] = True
+    return out
+
+
+def _same_position(p: np.ndarray) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    if len(p) < 2:
+        return np.zeros((0, 2), np.int64)
+    tol = 1e-6 * max(float(np.ptp(p, axis=0).max()), 1e-12)
+    return cKDTree(p).query_pairs(tol, output_type="ndarray").reshape(-1, 2)
+
+
+def tongue_out(points: np.ndarray, tongue: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """(V,3) canonical tongueOut deltas: the tongue's front to ``PROTRUDE`` in front of the
+    lips, raised to the tongue's top (between the lips), fading linearly to the back."""
+    p = np.asarray(points, np.float64)
+    out = np.zeros_like(p)
+    if not tongue.any():
+        return out
+    t = p[tongue]
+    tip_y, back_y = t[:, 1].min(), t[:, 1].max()
+    top = t[:, 2].max()
+    near_tip = t[:, 1] < tip_y + 0.25 * (back_y - tip_y)
+    tip = np.array([0.0, tip_y, t[near_tip, 2].max()])
+    lips = _midline_front(p, skin, top - 0.1, top + 0.1)
+    target = np.array([0.0, lips - PROTRUDE, top])
+    w = np.clip((back_y - t[:, 1]) / max(back_y - tip_y, 1e-12), 0.0, 1.0)
+    move = target - tip
+    out[tongue] = w[:, None] * move
+    return out

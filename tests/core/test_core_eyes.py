@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Eyes, lids and tongue rules (core.eyes, core.tongue, core.face_rules), no bpy:
+synthetic spheres for the geometry, the facecap and Rocketbox test heads for the real
+thing (skipped when the data is missing)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_addon.core import arkit, eyes, rig, tongue
+from blender_addon.core.mesh import head as meshlib
+
+DATA = Path("/work/shared/data")
+FACECAP = DATA / "facecap" / "facecap.npz"
+ROCKETBOX = DATA / "rocketbox" / "rocketbox_male03.npz"
+
+
+def uv_sphere(centre, radius, rings=10, segments=16):
+    """Closed UV sphere: (verts, faces)."""
+    verts = [[0, 0, radius], [0, 0, -radius]]
+    for i in range(1, rings):
+        t = np.pi * i / rings
+        for j in range(segments):
+            p = 2 * np.pi * j / segments
+            verts.append([radius * np.sin(t) * np.cos(p), radius * np.sin(t) * np.sin(p), radius * np.cos(t)])
+    faces = []
+    ring = lambda i, j: 2 + (i - 1) * segments + j % segments  # noqa: E731
+    for j in range(segments):
+        faces.append([0, ring(1, j), ring(1, j + 1)])
+        faces.append([1, ring(rings - 1, j + 1), ring(rings - 1, j)])
+    for i in range(1, rings - 1):
+        for j in range(segments):
+            faces += [[ring(i, j), ring(i + 1, j), ring(i + 1, j + 1)], [ring(i, j), ring(i + 1, j + 1), ring(i, j + 1)]]
+    return np.asarray(verts) + np.asarray(centre, float), np.asarray(faces)
+
+
+def two_eyes(offset=0.0):
+    """Two eyeball parts (labels 0, 1) and a tooth-like box part (2), canonical frame."""
+    left, _ = uv_sphere([0.18 + offset, 0.3, 0.2], 0.09)
+    right, _ = uv_sphere([-0.18 + offset, 0.3, 0.2], 0.09)
+    box = np.random.default_rng(0).uniform([-0.05, 0.2, -0.25], [0.05, 0.3, -0.2], (40, 3))
+    points = np.concatenate([left, right, box])
+    labels = np.repeat([0, 1, 2], [len(left), len(right), len(box)])
+    return points, labels
+
+
+def test_sphere_fit_is_exact_on_a_sphere_and_poor_on_a_box():
+    v, _ = uv_sphere([0.1, -0.2, 0.3], 0.07)
+    c, r, res = eyes.fit_sphere(v)
+    np.testing.assert_allclose(c, [0.1, -0.2, 0.3], atol=1e-9)
+    assert abs(r - 0.07) < 1e-9 and res < 1e-9
+    box = np.random.default_rng(1).uniform(-0.1, 0.1, (200, 3)) * [1, 0.2, 1]
+    assert eyes.fit_sphere(box)[2] > eyes.SPHERE_RESIDUAL
+
+
+def test_loose_eyeballs_found_and_paired_left_at_plus_x():
+    points, labels = two_eyes(offset=0.02)      # the pair's midplane need not be x = 0
+    found = eyes.find_eyes(points, labels)
+    assert [e.side for e in found] == ["Left", "Right"]
+    assert found[0].centre[0] > 0 > found[1].centre[0]
+    assert all(e.source == "part" and abs(e.radius - 0.09) < 1e-6 for e in found)
+    assert set(labels[found[0].vertices]) == {0}
+
+
+def test_a_lone_sphere_or_a_sphere_below_the_nose_is_no_eye():
+    points, labels = two_eyes()
+    assert eyes.find_eyes(points[labels != 1], labels[labels != 1]) == []
+    low = points.copy()
+    low[labels < 2, 2] -= 0.5                   # both spheres below the nose tip: not eyes
+    assert eyes.find_eyes(low, labels) == []
+
+
+def test_separate_eye_objects_win():
+    left, _ = uv_sphere([0.18, 0.3, 0.2], 0.09)
+    right, _ = uv_sphere([-0.18, 0.3, 0.2], 0.09)
+    points, labels = two_eyes()
+    found = eyes.find_eyes(points, labels, objects=[right, left])
+    assert [(e.side, e.source, e.obj) for e in found] == [("Left", "object", 1), ("Right", "object", 0)]
+
+
+def test_gaze_signs_follow_arkit():
+    points, labels = two_eyes()
+    for eye in eyes.find_eyes(points, labels):
+        pupil = eye.centre + [0.0, -eye.radius, 0.0]        # the front of the eye (face looks -Y)
+        d = {k: v[0] for k, v in eyes.gaze_deltas(eye, pupil[None]).items()}
+        s = eye.side
+        outward = 1.0 if s == "Left" else -1.0               # +X is the subject's left
+        assert d[f"eyeLookOut{s}"][0] * outward > 0
+        assert d[f"eyeLookIn{s}"][0] * outward < 0
+        assert d[f"eyeLookUp{s}"][2] > 0 and d[f"eyeLookDown{s}"][2] < 0
+        # A rotation: the pupil stays on the sphere, turned by the calibrated angle.
+        moved = pupil + d[f"eyeLookOut{s}"]
+        assert abs(np.linalg.norm(moved - eye.centre) - eye.radius) < 1e-9
+        angle = np.degrees(np.arccos(np.dot(moved - eye.centre, pupil - eye.centre) / eye.radius ** 2))
+        assert abs(angle - eyes.GAZE_DEGREES["Out"]) < 1e-6
+
+
+def _facecap():
+    if not FACECAP.exists():
+        pytest.skip(f"facecap data missing: {FACECAP}")
+    from model_export import evaluate
+
+    head = evaluate.facecap_head()
+    with np.load(FACECAP) as d:
+        to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
+        objects = [to_b(d["eyeL_verts"]).astype(np.float64), to_b(d["eyeR_verts"]).astype(np.float64)]
+    return head, objects
+
+
+def test_facecap_eye_objects_blink_closes_and_completion_closes_from_nothing():
+    head, objects = _facecap()
+    skin = meshlib.find_skin(head.verts, head.faces)
+    norm = meshlib.normalize_head(head.verts[skin])
+    points = norm.apply(head.verts).astype(np.float64)
+    skin_faces = head.faces[skin[head.faces].all(1)]
+    found = eyes.find_eyes(points, np.full(len(points), -1), objects=[norm.apply(o) for o in objects])
+    assert [(e.side, e.source) for e in found] == [("Left", "object"), ("Right", "object")]
+    assert found[0].obj == 1                    # Face Cap's "eyeRight" node is the subject's left (+X)
+    for eye in found:
+        blink = head.gt[arkit.ARKIT_INDEX[f"eyeBlink{eye.side}"]] / norm.scale
+        assert eyes.lid_closure(eye, points, skin_faces, blink) >= eyes.CLOSED      # the artist's blink
+        none = np.zeros_like(points)
+        assert eyes.lid_closure(eye, points, skin_faces, none) == 0.0
+        done = eyes.complete_blink(eye, points, skin_faces, skin, none)
+        assert eyes.lid_closure(eye, points, skin_faces, done) >= eyes.CLOSED
+        # Nothing that was outside the eyeball ends inside it.
+        before = np.linalg.norm(points - eye.centre, axis=1)
+        after = np.linalg.norm(points + done - eye.centre, axis=1)
+        moved = np.abs(done).max(1) > 0
+        assert (after[moved & (before >= eye.radius)] >= eye.radius).all()
+
+
+def test_rig_result_carries_the_rules_and_the_report():
+    head, objects = _facecap()
+    result = rig.predict(head.verts, head.faces, provider="CPU", eye_objects=objects)
+    assert result.report.eyes_found == "object"
+    assert min(result.report.closure.values()) >= eyes.CLOSED
+    left = result.eye_object_deltas[1]          # object 1 is the subject's left eye
+    assert sorted(left) == sorted(k for k in eyes.GAZE_KEYS if k.endswith("Left"))
+    assert (left["eyeLookOutLeft"][:, 0].mean()) > 0
+    off = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=False, eye_objects=objects)
+    assert off.report.eyes_found == "" and off.eye_object_deltas == [{}, {}]
+    assert not off.arkit_delta("tongueOut").any()
+
+
+def test_rocketbox_loose_eyeballs_turn_and_tongue_is_found():
+    if not ROCKETBOX.exists():
+        pytest.skip(f"Rocketbox data missing: {ROCKETBOX}")
+    with np.load(ROCKETBOX) as d:
+        to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
+        verts, faces = to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64)
+        names = [str(n) for n in d["names"]]
+        true_tongue = np.linalg.norm(d["deltas"][names.index("TongueOut")], axis=1) > 1e-4   # float noise elsewhere
+    result = rig.predict(verts, faces, provider="CPU")
+    assert result.report.eyes_found == "part"
+    assert min(result.report.closure.values()) >= eyes.CLOSED
+    look = result.arkit_delta("eyeLookOutLeft")
+    turned = np.abs(look).max(1) > 0
+    assert turned.any() and look[turned & (verts[:, 0] > 0)][:, 0].mean() > 0
+    assert result.report.tongue_found
+    moved = np.abs(result.arkit_delta("tongueOut")).max(1) > 0
+    assert (moved & true_tongue).sum() >= 0.5 * true_tongue.sum()
+    assert result.arkit_delta("tongueOut")[moved, 1].mean() < 0          # forward, toward -Y
+
+
+def test_no_tongue_in_a_head_without_a_mouth():
+    v, f = uv_sphere([0, 0.5, 0], 0.5, rings=16, segments=24)
+    skin = np.ones(len(v), bool)
+    assert not tongue.find_tongue(v, f, skin).any()

@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Eyes, lids and tongue (issue 13): the rules after the networks, measured per test head.
+
+``python -m tools.bench_eyes [--json FILE]`` prints, per head (facecap, both Rocketbox
+heads): lid closure L/R (network alone and after the rules, no ground truth used),
+eyeLook* MAE vs the truth where it exists and vs predicting nothing, tongueOut MAE on
+Rocketbox vs nothing, and the overall relative error with the rules off and on.
+
+Also :func:`calibrate_gaze`, the measurement behind ``core.eyes.GAZE_DEGREES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from blender_addon.core import arkit, rig
+from model_export import evaluate as ev
+from model_export.data.ict import data_root
+
+LOOK = [arkit.ARKIT_INDEX[n] for n in arkit.ARKIT_52 if n.startswith("eyeLook")]
+TONGUE = arkit.ARKIT_INDEX["tongueOut"]
+
+
+def _to_blender(a: np.ndarray) -> np.ndarray:
+    """Y-up, +Z-forward (the data's frame) -> Blender (Z up, face toward -Y)."""
+    return np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)
+
+
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    """(T,4) xyzw -> (T,3,3)."""
+    x, y, z, w = np.moveaxis(np.asarray(q, np.float64), -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def calibrate_gaze() -> dict:
+    """Degrees of eye rotation per unit eyeLook* weight, least squares on facecap's
+    recorded performance. The recorded rotations are absolute (the eye's rest pose is the
+    first frame, itself looking ~10 deg down), so weights 0 = straight ahead; yaw carries
+    a constant outward divergence per eye, fitted as an intercept. Face Cap's node
+    ``eyeLeft`` (-X) is the subject's right eye (the README's naming caveat)."""
+    with np.load(data_root() / "facecap" / "facecap.npz") as d:
+        names = [str(n) for n in d["names"]]
+        w = d["anim_weights"].astype(np.float64)
+        yaw_rows, yaw_t, pitch_rows, pitch_t = [], [], [], []
+        for k, (node, suffix, outward) in enumerate((("L", "_R", -1.0), ("R", "_L", 1.0))):
+            gaze = _quat_matrix(d[f"eye_rot_{node}"]) @ np.array([0.0, 0.0, 1.0])   # data frame: +Z forward
+            yaw = np.degrees(np.arctan2(gaze[:, 0], gaze[:, 2])) * outward            # + = toward the eye's own side
+            pitch = np.degrees(np.arcsin(np.clip(gaze[:, 1], -1, 1)))                 # + = up
+            col = {key: w[:, names.index(f"eyeLook{key}{suffix}")] for key in ("Out", "In", "Up", "Down")}
+            icpt = np.zeros((len(w), 2))
+            icpt[:, k] = 1.0
+            yaw_rows.append(np.c_[col["Out"], -col["In"], icpt])
+            yaw_t.append(yaw)
+            pitch_rows.append(np.c_[col["Up"], -col["Down"]])
+            pitch_t.append(pitch)
+            up_seen = float(col["Up"].max())
+        a, t = np.concatenate(yaw_rows), np.concatenate(yaw_t)
+        yaw_fit = np.linalg.lstsq(a, t, rcond=None)[0]
+        yaw_rms = float(np.sqrt(np.mean((a @ yaw_fit - t) ** 2)))
+        a, t = np.concatenate(pitch_rows), np.concatenate(pitch_t)
+        down = np.linalg.lstsq(a[:, 1:], t, rcond=None)[0]
+        pitch_rms = float(np.sqrt(np.mean((a[:, 1:] @ down - t) ** 2)))
+    return {"Out": float(yaw_fit[0]), "In": float(yaw_fit[1]), "Down": float(down[0]),
+            "yaw_intercepts": yaw_fit[2:].tolist(), "yaw_rms": yaw_rms, "pitch_rms": pitch_rms,
+            "max_eyeLookUp_weight": up_seen}
+
+
+def rocketbox_head(name: str) -> ev.TestHead:
+    with np.load(data_root() / "rocketbox" / f"{name}.npz") as d:
+        names = [arkit.normalize_name(str(n)) for n in d["names"]]
+        order = [names.index(n) for n in arkit.ARKIT_52]
+        return ev.TestHead(name, _to_blender(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64),
+                           _to_blender(d["deltas"])[order].astype(np.float64), arkit.ARKIT_52, 10.0)
+
+
+def facecap_eyes() -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Facecap's eye meshes (Blender frame), and per frame their true positions from the
+    recorded rotations. The meshes rest in the first frame's pose (looking ~10 deg down),
+    so both sides are taken relative to it: truth v(t) = c + R(t) R(0)^T (v_rest - c),
+    weights w(t) - w(0). Returns (rest meshes, true meshes (T,N,3) per eye, weights (T,52)
+    ARKit order)."""
+    with np.load(data_root() / "facecap" / "facecap.npz") as d:
+        rest, truth = [], []
+        for node in ("L", "R"):
+            v = d[f"eye{node}_verts"].astype(np.float64)
+            c = d[f"eye_center_{node}"].astype(np.float64)
+            rot = _quat_matrix(d[f"eye_rot_{node}"])
+            rel = rot @ rot[0].T
+            moved = c + np.einsum("tij,nj->tni", rel, v - c)
+            rest.append(_to_blender(v))
+            truth.append(_to_blender(moved))
+        names = [arkit.normalize_name(str(n)) for n in d["names"]]
+        weights = d["anim_weights"][:, [names.index(n) for n in arkit.ARKIT_52]].astype(np.float64)
+        weights = weights - weights[:1]
+    return rest, truth, weights
+
+
+def _eye_performance_mm(result: rig.RigResult, rest, truth, weights) -> tuple[float, float]:
+    """Mean eye-vertex error (mm) over facecap's performance: rules vs eyes held still."""
+    err, still = [], []
+    for k, (v, t) in enumerate(zip(rest, truth)):
+        deltas = result.eye_object_deltas[k] if k < len(result.eye_object_deltas) else {}
+        pred = np.repeat(v[None], len(weights), 0)
+        for name, dd in deltas.items():
+            pred += weights[:, arkit.ARKIT_INDEX[name], None, None] * dd[None]
+        err.append(np.linalg.norm(pred - t, axis=-1).mean() * 10.0)
+        still.append(np.linalg.norm(v[None] - t, axis=-1).mean() * 10.0)
+    return float(np.mean(err)), float(np.mean(still))
+
+
+def measure(head: ev.TestHead, eye_objects=()) -> dict:
+    off = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=False)
+    on = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=True, eye_objects=eye_objects)
+    row = {"eyes_found": on.report.eyes_found, "tongue_found": on.report.tongue_found,
+           "closure_network": on.report.closure_network, "closure": on.report.closure,
+           "rules_seconds": on.timings.get("rules", 0.0)}
+    e_off = ev.errors_mm(off.arkit_deltas(), head.gt, head.unit_mm)
+    e_on = ev.errors_mm(on.arkit_deltas(), head.gt, head.unit_mm)
+    e_none = ev.errors_mm(np.zeros_like(head.gt), head.gt, head.unit_mm)
+    row["relative"] = {"off": e_off["relative"], "on": e_on["relative"]}
+    row["eyeLook_mae"] = {"nothing": float(e_none["per_key"][LOOK].mean()), "off": float(e_off["per_key"][LOOK].mean()),
+                          "on": float(e_on["per_key"][LOOK].mean())}
+    row["tongueOut_mae"] = {"nothing": float(e_none["per_key"][TONGUE]), "off": float(e_off["per_key"][TONGUE]),
+                            "on": float(e_on["per_key"][TONGUE])}
+    eyeball = np.zeros(len(head.verts), bool)
+    moving = np.linalg.norm(head.gt[LOOK], axis=-1).max(0) > 0
+    eyeball[moving & ~off.skin] = True                         # loose parts the truth turns
+    if eyeball.any():
+        def mae(pred):
+            return float(np.linalg.norm(pred[LOOK][:, eyeball] - head.gt[LOOK][:, eyeball], axis=-1).mean()
+                         * head.unit_mm)
+        row["eyeball_eyeLook_mae"] = {"nothing": mae(np.zeros_like(head.gt)), "on": mae(on.arkit_deltas())}
+    return row, on
+
+
+def run() -> dict:
+    out = {"gaze_calibration": calibrate_gaze()}
+    fc = ev.facecap_head()
+    rest, truth, weights = facecap_eyes()
+    row, result = measure(fc, rest)
+    row["eye_performance_mm"] = dict(zip(("on", "still"), _eye_performance_mm(result, rest, truth, weights)))
+    out["facecap"] = row
+    for name in ("rocketbox_female02", "rocketbox_male03"):
+        out[name] = measure(rocketbox_head(name))[0]
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", default="", help="also write the results here")
+    args = parser.parse_args(argv)
+    out = run()
+    print(json.dumps(out, indent=1, default=float))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

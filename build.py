@@ -121,10 +121,11 @@ def _blender_series(args) -> list[str]:
     return wanted
 
 
-def _test_zip() -> Path:
-    """The Linux zip, built exactly as `build.py extension` builds it (this machine is linux-x64)."""
+def _test_zip(cuda: bool = False) -> Path:
+    """The Linux zip, built exactly as `build.py extension` builds it (this machine is linux-x64);
+    with ``cuda`` the NVIDIA variant is built too (found beside it as ``…-cuda.zip``)."""
     out = ROOT / "build" / "test-dist"
-    if in_venv(["-m", "tools.extension", "--out", out, "--platform", "linux-x64"]) != 0:
+    if in_venv(["-m", "tools.extension", "--out", out, "--platform", "linux-x64", *(["--cuda"] if cuda else [])]) != 0:
         sys.exit("[build] building the extension failed")
     return next(out.glob("facsimile-*-linux_x64.zip"))
 
@@ -171,7 +172,8 @@ def cmd_test(args) -> None:
         rc = in_venv(["-m", "pytest", *dev_paths, *options, f"--junitxml={xml}"])
         runs.append(("development venv", rc, _junit_counts(xml)))
     if blender_paths:
-        zip_path = _test_zip()
+        zip_path = _test_zip(cuda=True)
+        cuda_zip = zip_path.with_name(zip_path.stem + "-cuda.zip")
         for series in _blender_series(args):
             python = blender_envs.ensure(series, _find_base_python())
             xml = results / f"blender-{series}.xml"
@@ -181,7 +183,9 @@ def cmd_test(args) -> None:
             # -P: `python -m` would otherwise put the working directory (the repository) on sys.path.
             rc = subprocess.run([str(python), "-P", "-m", "pytest", "-c", str(ROOT / "tests" / "blender" / "pytest.ini"),
                                  "--rootdir", str(ROOT / "tests" / "blender"), *blender_paths, *options,
-                                 f"--junitxml={xml}"], cwd=ROOT, env=blender_envs.test_env(series, zip_path)).returncode
+                                 f"--junitxml={xml}"], cwd=ROOT,
+                                env=dict(blender_envs.test_env(series, zip_path), FACSIMILE_ZIP_CUDA=str(cuda_zip))
+                                ).returncode
             runs.append((f"Blender {series}", rc, _junit_counts(xml)))
     total = {"passed": 0, "failed": 0, "skipped": 0}
     for name, rc, c in runs:

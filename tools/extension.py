@@ -14,6 +14,13 @@ ONNX Runtime versions per platform (all cp311: Blender 4.2 LTS to 5.0):
 * macos-arm64 1.23.2  the last release with a ``macosx_13_0`` wheel; 1.31.1 needs
                       macOS 14.
 
+GPU providers: the Windows zip carries ``onnxruntime-directml`` (DirectML on any DirectX 12
+GPU, and the CPU), the macOS build offers CoreML as it is. ``--cuda`` also builds NVIDIA
+variants (``…-linux_x64-cuda.zip``, ``…-windows_x64-cuda.zip``) with ``onnxruntime-gpu``:
+1.23.2 on Linux (CUDA 12.x, cuDNN 9.x), 1.18.1 on Windows (CUDA 11.8, cuDNN 8.x; newer
+releases hit the MSVC runtime problem above). Those wheels are 158-300 MB, so the variants
+are separate downloads outside the 120 MB budget of the default zips.
+
 SciPy 1.17.1 (cp311 wheels for all three platforms; it declares numpy>=1.26.4, the numpy that
 Blender 4.2-5.0 bundle) carries the core's KD-trees, sparse matrices, ARPACK, graph
 components, ndimage and fft; see docs/install.md for why it ships rather than being rewritten.
@@ -47,6 +54,10 @@ PLATFORMS = {
     "windows-x64": ("1.18.1", "win_amd64"),
     "macos-arm64": ("1.23.2", "macosx_13_0_arm64"),
 }
+# The ONNX Runtime package of each default zip (same versions as PLATFORMS).
+ORT_PACKAGE = {"linux-x64": "onnxruntime", "windows-x64": "onnxruntime-directml", "macos-arm64": "onnxruntime"}
+# The NVIDIA variants: platform -> (package, version).
+CUDA_ORT = {"linux-x64": ("onnxruntime-gpu", "1.23.2"), "windows-x64": ("onnxruntime-gpu", "1.18.1")}
 # PyAV (FFmpeg's libraries in one wheel) decodes performance videos (blender_addon/video).
 # abi3 wheels; macOS arm64 stays on 15.1.0, the last release with a macosx_13_0 wheel.
 AV_VERSIONS = {"linux-x64": "18.1.0", "windows-x64": "18.1.0", "macos-arm64": "15.1.0"}
@@ -81,7 +92,7 @@ def _pip_download(spec: str, dest: Path, platform: str | None) -> None:
 
 def _platform_wheel(name: str, version: str, plat: str, tag: str) -> list[Path]:
     folder = CACHE / plat
-    pattern = f"{name}-{version}-*.whl"
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl"   # wheel names use underscores
     if not list(folder.glob(pattern)):
         _pip_download(f"{name}=={version}", folder, tag)
     found = sorted(folder.glob(pattern))
@@ -90,7 +101,7 @@ def _platform_wheel(name: str, version: str, plat: str, tag: str) -> list[Path]:
     return found
 
 
-def fetch_wheels(platforms: list[str]) -> list[Path]:
+def fetch_wheels(platforms: list[str], cuda: bool = False) -> list[Path]:
     """Download (once, cached in .cache/wheels) every wheel the zips need."""
     wheels = []
     for spec in PURE_DEPS:
@@ -101,7 +112,10 @@ def fetch_wheels(platforms: list[str]) -> list[Path]:
         wheels += sorted(CACHE.joinpath("any").glob(pattern))
     for plat in platforms:
         version, tag = PLATFORMS[plat]
-        wheels += _platform_wheel("onnxruntime", version, plat, tag)
+        package = ORT_PACKAGE[plat]
+        if cuda:
+            package, version = CUDA_ORT[plat]
+        wheels += _platform_wheel(package, version, plat, tag)
         wheels += _platform_wheel("av", AV_VERSIONS[plat], plat, tag)
         wheels += _platform_wheel("scipy", SCIPY_VERSION, plat, tag)
     if any(w.name.startswith("numpy-") for w in wheels):
@@ -181,7 +195,7 @@ def check_imports(package: Path, wheels_by_platform: dict[str, list[Path]]) -> N
           f"{', '.join(wheels_by_platform)}", flush=True)
 
 
-def stage(platforms: list[str], staging: Path) -> Path:
+def stage(platforms: list[str], staging: Path, cuda: bool = False) -> Path:
     """Copy the add-on into ``staging/facsimile`` with its wheels and a filled manifest."""
     src = staging / "facsimile"
     if src.exists():
@@ -189,9 +203,9 @@ def stage(platforms: list[str], staging: Path) -> Path:
     shutil.copytree(ADDON, src, ignore=EXCLUDE)
     wheel_dir = src / "wheels"
     wheel_dir.mkdir()
-    for wheel in fetch_wheels(platforms):
+    for wheel in fetch_wheels(platforms, cuda):
         shutil.copy2(wheel, wheel_dir / wheel.name)
-    check_imports(src, {plat: fetch_wheels([plat]) for plat in platforms})
+    check_imports(src, {plat: fetch_wheels([plat], cuda) for plat in platforms})
     manifest = src / "blender_manifest.toml"
     text = manifest.read_text()
     wheel_list = ",\n".join(f'  "./wheels/{w.name}"' for w in sorted(wheel_dir.iterdir()))
@@ -202,26 +216,35 @@ def stage(platforms: list[str], staging: Path) -> Path:
     return src
 
 
-def build(out: Path, platforms: list[str]) -> list[Path]:
+def build(out: Path, platforms: list[str], cuda: bool = False) -> list[Path]:
+    """Build, validate and size-check one zip per platform (the NVIDIA variants with ``cuda``)."""
     tool = blender_ext_tool()
     out.mkdir(parents=True, exist_ok=True)
-    staging = ROOT / "build" / "extension"
+    staging = ROOT / "build" / ("extension-cuda" if cuda else "extension")
     staging.mkdir(parents=True, exist_ok=True)
-    src = stage(platforms, staging)
-    before = set(out.glob("facsimile-*.zip"))
-    for old in before:
-        old.unlink()
-    subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(src), "--output-dir", str(out),
+    if cuda:
+        platforms = [p for p in platforms if p in CUDA_ORT]
+    src = stage(platforms, staging, cuda)
+    built = staging / "dist"
+    if built.exists():
+        shutil.rmtree(built)
+    built.mkdir()
+    subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(src), "--output-dir", str(built),
                     "--split-platforms"], check=True)
-    zips = sorted(out.glob("facsimile-*.zip"))
-    for z in zips:
+    zips = []
+    for z in sorted(built.glob("facsimile-*.zip")):
         subprocess.run([sys.executable, str(tool), "validate", str(z)], check=True)
-        with zipfile.ZipFile(z) as zf:
+        target = out / (z.stem + "-cuda.zip" if cuda else z.name)
+        target.unlink(missing_ok=True)
+        shutil.move(str(z), target)
+        with zipfile.ZipFile(target) as zf:
             names = zf.namelist()
-        size = z.stat().st_size / 1e6
-        print(f"[extension] {z.name}: {len(names)} files, {size:.1f} MB, validated", flush=True)
-        if size > MAX_ZIP_MB:
-            raise SystemExit(f"[extension] {z.name} is {size:.1f} MB, over the {MAX_ZIP_MB} MB limit")
+        size = target.stat().st_size / 1e6
+        note = " (NVIDIA variant: a separate download, outside the default budget)" if cuda else ""
+        print(f"[extension] {target.name}: {len(names)} files, {size:.1f} MB, validated{note}", flush=True)
+        if size > MAX_ZIP_MB and not cuda:
+            raise SystemExit(f"[extension] {target.name} is {size:.1f} MB, over the {MAX_ZIP_MB} MB limit")
+        zips.append(target)
     return zips
 
 
@@ -229,9 +252,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="dist")
     parser.add_argument("--platform", action="append", default=[], choices=sorted(PLATFORMS))
+    parser.add_argument("--cuda", action="store_true",
+                        help="also build the NVIDIA (onnxruntime-gpu) variants for Linux and Windows")
     args = parser.parse_args(argv)
-    build(ROOT / args.out if not Path(args.out).is_absolute() else Path(args.out),
-          args.platform or list(PLATFORMS))
+    out = ROOT / args.out if not Path(args.out).is_absolute() else Path(args.out)
+    platforms = args.platform or list(PLATFORMS)
+    build(out, platforms)
+    if args.cuda:
+        build(out, platforms, cuda=True)
 
 
 if __name__ == "__main__":

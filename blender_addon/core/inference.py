@@ -2,9 +2,10 @@
 """ONNX Runtime sessions: provider choice, fallback, caching and the model registry.
 
 Every network the add-on runs goes through :func:`get_session`. It decides which
-execution provider to use from the artist's preference (``AUTO``, ``CUDA`` or
-``CPU``), falls back to the CPU when CUDA cannot be initialised (missing
-CUDA/cuDNN DLLs are the most common failure on artists' machines), caches one
+execution provider to use from the artist's preference (``AUTO``, ``CUDA``,
+``DIRECTML``, ``COREML`` or ``CPU``; :func:`offered_choices` lists what the installed
+build can honour), falls back to the CPU when a GPU provider cannot be initialised
+(missing CUDA/cuDNN DLLs are the most common failure on artists' machines), caches one
 session per (model file, provider choice) so a rig or a live preview never pays the
 session-creation cost twice, and remembers the provider that was *actually* used
 so the panel can show it.
@@ -23,9 +24,22 @@ import numpy as np
 
 from .errors import FacsimileError
 
-PROVIDER_CHOICES = ("AUTO", "CUDA", "CPU")
 CUDA = "CUDAExecutionProvider"
+DIRECTML = "DmlExecutionProvider"
+COREML = "CoreMLExecutionProvider"
 CPU = "CPUExecutionProvider"
+# Preference value -> ONNX Runtime provider. The GPU providers in the order Auto tries them:
+# each zip carries at most one of them (CUDA: the -cuda zips for Linux and Windows with
+# NVIDIA; DirectML: the Windows zip, any DirectX 12 GPU; CoreML: the macOS zip), so the
+# order only matters for a studio's own ONNX Runtime build offering several.
+PROVIDERS = {"CUDA": CUDA, "DIRECTML": DIRECTML, "COREML": COREML, "CPU": CPU}
+GPU_ORDER = ("CUDA", "DIRECTML", "COREML")
+PROVIDER_CHOICES = ("AUTO", *PROVIDERS)
+LABELS = {CUDA: "CUDA", DIRECTML: "DirectML", COREML: "CoreML", CPU: "CPU"}
+# What to tell the artist when a provider is offered but does not start.
+_START_HINTS = {CUDA: "CUDA could not start: NVIDIA driver, CUDA or cuDNN libraries not found",
+                DIRECTML: "DirectML could not start: no DirectX 12 GPU or driver",
+                COREML: "CoreML could not start"}
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -52,21 +66,30 @@ def available_providers() -> list[str]:
     return list(_ort().get_available_providers())
 
 
+def offered_choices() -> list[str]:
+    """The preference values this installed build can honour: AUTO, its GPU providers, CPU."""
+    try:
+        offered = set(available_providers())
+    except InferenceError:
+        offered = set()
+    return ["AUTO", *(c for c in GPU_ORDER if PROVIDERS[c] in offered), "CPU"]
+
+
 def providers_for(choice: str) -> list[str]:
     """The provider list to try, in order, for a preference value.
 
-    AUTO means CUDA when this ONNX Runtime build offers it, else CPU. CUDA asked for
-    explicitly but not offered still falls back to CPU: a rig on the CPU is better
-    than no rig, and :class:`SessionInfo` records what happened.
+    AUTO means every GPU provider this ONNX Runtime build offers, then the CPU. A GPU
+    provider asked for explicitly but not offered still falls back to the CPU: a rig on
+    the CPU is better than no rig, and :class:`SessionInfo` records what happened.
     """
     choice = (choice or "AUTO").upper()
     if choice not in PROVIDER_CHOICES:
         raise ValueError(f"unknown execution provider choice {choice!r}; use one of {PROVIDER_CHOICES}")
     if choice == "CPU":
         return [CPU]
-    if CUDA in available_providers():
-        return [CUDA, CPU]
-    return [CPU]
+    offered = available_providers()
+    wanted = GPU_ORDER if choice == "AUTO" else (choice,)
+    return [PROVIDERS[c] for c in wanted if PROVIDERS[c] in offered] + [CPU]
 
 
 @dataclass(frozen=True)
@@ -81,8 +104,8 @@ class SessionInfo:
 
     @property
     def label(self) -> str:
-        """Short text for the panel, e.g. 'CPU' or 'CUDA'."""
-        name = self.provider.replace("ExecutionProvider", "")
+        """Short text for the panel, e.g. 'CPU', 'CUDA' or 'CPU (fallback: …)'."""
+        name = LABELS.get(self.provider, self.provider.replace("ExecutionProvider", ""))
         return f"{name} (fallback: {self.reason})" if self.fell_back and self.reason else name
 
 
@@ -96,6 +119,27 @@ def _threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def _start(ort, path: Path, options, providers: list[str]):
+    """A session on the first of ``providers`` that starts (the list ends with the CPU);
+    returns it with the reasons the ones before it did not start."""
+    reasons = []
+    for provider in providers[:-1]:
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=[provider, CPU])
+        except Exception as ex:   # the GPU's libraries or driver are missing: try the next
+            reasons.append(f"{LABELS[provider]}: {str(ex).splitlines()[0][:120]}")
+            continue
+        # ONNX Runtime may accept a provider yet place every node on the CPU (its libraries
+        # failed to load): what runs is the session's first provider, not what was asked.
+        if session.get_providers()[0] == provider:
+            return session, reasons
+        reasons.append(_START_HINTS[provider])
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=[CPU]), reasons
+    except Exception as ex:
+        raise InferenceError(f"cannot load model {path.name}: {ex}") from ex
+
+
 def _open(path: Path, choice: str):
     ort = _ort()
     wanted = providers_for(choice)
@@ -103,26 +147,17 @@ def _open(path: Path, choice: str):
     options.intra_op_num_threads = _threads()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ORT's warnings are noise for an artist
-    reason = ""
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
-    except Exception as ex:  # CUDA present but its DLLs/driver are not: retry on CPU
-        if wanted == [CPU]:
-            raise InferenceError(f"cannot load model {path.name}: {ex}") from ex
-        reason = str(ex).splitlines()[0][:120]
-        try:
-            session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
-        except Exception as ex2:
-            raise InferenceError(f"cannot load model {path.name}: {ex2}") from ex2
+    session, reasons = _start(ort, path, options, wanted)
     used = session.get_providers()[0]
+    choice = (choice or "AUTO").upper()
     # A fallback is when the artist's explicit or automatic first choice did not run:
-    # CUDA asked for on a CPU-only build counts, AUTO on a CPU-only build does not.
-    first_choice = CUDA if (choice or "").upper() == "CUDA" else wanted[0]
+    # a GPU asked for on a CPU-only build counts, AUTO on a CPU-only build does not.
+    first_choice = PROVIDERS[choice] if choice in PROVIDERS else wanted[0]
     fell_back = first_choice != used
+    reason = "; ".join(reasons)
     if fell_back and not reason:
-        reason = "CUDA not offered by this ONNX Runtime" if CUDA not in available_providers() \
-            else "CUDA could not start"
-    info = SessionInfo(path.name, (choice or "AUTO").upper(), used, fell_back, reason)
+        reason = f"{LABELS[first_choice]} not offered by this ONNX Runtime"
+    info = SessionInfo(path.name, choice, used, fell_back, reason)
     return session, info
 
 

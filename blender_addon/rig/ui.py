@@ -18,7 +18,7 @@ def provider_label(context) -> str:
         first = inference.providers_for(prefs.provider_choice(context))[0]
     except inference.InferenceError as ex:
         return f"unavailable ({ex})"
-    return first.replace("ExecutionProvider", "") + " (not run yet)"
+    return inference.LABELS.get(first, first) + " (not run yet)"
 
 
 class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):

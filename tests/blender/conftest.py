@@ -44,7 +44,9 @@ import bpy  # noqa: E402  (after the user folders are set)
 
 
 def _install() -> Path:
-    done = bpy.ops.extensions.package_install_files(filepath=_zip, repo="user_default", enable_on_install=False)
+    # As an artist installs it: enabled on install, which also puts the extension site-packages
+    # (its wheels) on sys.path, so test modules can import PyAV at collection.
+    done = bpy.ops.extensions.package_install_files(filepath=_zip, repo="user_default", enable_on_install=True)
     if done != {"FINISHED"}:
         raise pytest.UsageError(f"Blender's installer did not install {_zip}: {done}")
     spec = importlib.util.find_spec(ADDON_MODULE)

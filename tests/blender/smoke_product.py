@@ -29,8 +29,9 @@ def step(name: str, action) -> str:
         result = action()
     except RuntimeError as err:           # an operator's error report, as the UI shows it
         text = str(err).strip()
-        print(f"STEP {name}: REPORT {text}", flush=True)
-        return "REPORT" if "\n" not in text else "TRACEBACK"
+        outcome = "TRACEBACK" if "\n" in text or "Traceback" in text else "REPORT"
+        print(f"STEP {name}: {outcome} {text}", flush=True)
+        return outcome
     except Exception:                     # noqa: BLE001 - anything else is a bug to show
         print(f"STEP {name}: TRACEBACK", flush=True)
         traceback.print_exc()

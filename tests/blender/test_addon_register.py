@@ -30,7 +30,7 @@ def test_panel_and_preferences_exist(addon):
     prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
     assert prefs.execution_provider == "AUTO"
     items = {i.identifier for i in prefs.bl_rna.properties["execution_provider"].enum_items}
-    assert items == {"AUTO", "CUDA", "CPU"}
+    assert {"AUTO", "CPU"} <= items          # plus the GPU providers this build offers
     prefs.execution_provider = "CPU"
     assert prefs.execution_provider == "CPU"
 

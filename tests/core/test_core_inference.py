@@ -104,3 +104,23 @@ def test_clear_errors(tmp_path):
     _tiny_model(tmp_path / "tiny.onnx")
     with pytest.raises(inference.InferenceError, match="input 'x' missing"):
         inference.run(tmp_path / "tiny.onnx", {"y": np.zeros((1, 3))}, "CPU")
+
+
+def test_offered_choices_follow_the_build():
+    offered = inference.available_providers()
+    choices = inference.offered_choices()
+    assert choices[0] == "AUTO" and choices[-1] == "CPU"
+    for name in ("CUDA", "DIRECTML", "COREML"):
+        assert (name in choices) == (inference.PROVIDERS[name] in offered)
+
+
+@pytest.mark.parametrize("choice", ["DIRECTML", "COREML"])
+def test_gpu_request_not_offered_falls_back_with_reason(tmp_path, choice):
+    if inference.PROVIDERS[choice] in inference.available_providers():
+        pytest.skip(f"this ONNX Runtime offers {choice}; fallback not exercised")
+    _tiny_model(tmp_path / "tiny.onnx")
+    _, info = inference.get_session(tmp_path / "tiny.onnx", choice)
+    assert info.provider == inference.CPU and info.fell_back
+    assert info.reason == f"{inference.LABELS[inference.PROVIDERS[choice]]} not offered by this ONNX Runtime"
+    assert info.label.startswith("CPU (fallback: ")
+    assert inference.providers_for(choice) == [inference.CPU]

@@ -101,3 +101,11 @@ def test_import_check_refuses_what_neither_blender_nor_the_wheels_provide(tmp_pa
     without_scipy = [w for w in wheels if not w.name.startswith("scipy-")]
     with pytest.raises(SystemExit, match="'scipy'"):
         extension.check_imports(pkg, {"linux-x64": without_scipy})
+
+
+def test_each_platform_carries_its_gpu_provider():
+    """Windows: DirectML (any DirectX 12 GPU); the NVIDIA variants: onnxruntime-gpu."""
+    windows = {w.name.split("-")[0] for w in extension.fetch_wheels(["windows-x64"])}
+    assert "onnxruntime_directml" in windows and "onnxruntime" not in windows
+    linux_cuda = {w.name.split("-")[0] for w in extension.fetch_wheels(["linux-x64"], cuda=True)}
+    assert "onnxruntime_gpu" in linux_cuda and "onnxruntime" not in linux_cuda

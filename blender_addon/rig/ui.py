@@ -24,6 +24,7 @@ def provider_label(context) -> str:
 class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_rig"
     bl_label = "Rig"
+    bl_order = 0
 
     def draw(self, context):
         layout = self.layout
@@ -59,6 +60,7 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
 class FACSIMILE_PT_sliders(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_sliders"
     bl_label = "FACS Sliders"
+    bl_order = 1
 
     @classmethod
     def poll(cls, context):

@@ -102,3 +102,14 @@ def test_small_shapes_warn_with_a_hint(addon, capfd):
     assert bpy.ops.facsimile.rig() == {"FINISHED"}
     out = capfd.readouterr()
     assert "are small" not in out.out + out.err
+
+
+def test_import_menu_entries_and_drop_handlers_are_registered(addon):
+    assert bpy.types.FileHandler.bl_rna is not None
+    handlers = {cls.bl_idname: cls for cls in bpy.types.FileHandler.__subclasses__()}
+    take, video = handlers["FACSIMILE_FH_take"], handlers["FACSIMILE_FH_video"]
+    assert take.bl_import_operator == "facsimile.import_take" and ".csv" in take.bl_file_extensions
+    assert video.bl_import_operator == "facsimile.import_video" and ".mp4" in video.bl_file_extensions
+    drawn = [f.__name__ for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()]
+    assert drawn.count("menu_import") == 2
+    assert bpy.types.FACSIMILE_PT_video.bl_parent_id == "FACSIMILE_PT_drive"

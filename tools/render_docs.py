@@ -3,8 +3,9 @@
 
     .venv/bin/python -m tools.render_docs
 
-Two heads the networks never saw: a held-out ICT identity, stylized and re-meshed
-(ICT-FaceKit, MIT), and Blender's Suzanne. Each is rigged with ``facsimile.rig``
+Three heads the networks never saw: a held-out ICT identity, stylized and re-meshed
+(ICT-FaceKit, MIT), the demo's default head (MIT Rocketbox, ``cli/demo_assets``) and
+Blender's Suzanne. Each is rigged with ``facsimile.rig``
 exactly as an artist would, then rendered neutral, jawOpen, smile, blink, and with its
 predicted region weights as colours.
 """
@@ -43,6 +44,12 @@ def _ict_head():
     obj = bpy.data.objects.new("ICTHead", mesh)
     bpy.context.scene.collection.objects.link(obj)
     return obj
+
+
+def _rocketbox():
+    from blender_addon.cli import demo
+
+    return demo.default_head("Rocketbox")
 
 
 def _suzanne():
@@ -125,11 +132,11 @@ def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     labels = [label for label, _ in POSES] + ["regions"]
     rows = []
-    for make in (_ict_head, _suzanne):
+    for make in (_ict_head, _rocketbox, _suzanne):
         bpy.ops.wm.read_factory_settings(use_empty=True)
         addon_utils.enable("blender_addon", default_set=True)
         rows.append(render_head(make()))
-    sheet = render.contact_sheet(rows[0] + rows[1], labels * 2, columns=len(labels))
+    sheet = render.contact_sheet(sum(rows, []), labels * len(rows), columns=len(labels))
     path = render.save_png(sheet, IMAGES / "workflow_rig.png")
     print(f"[docs] wrote {path}")
 

@@ -32,17 +32,23 @@ _FONT = {
     "4": "#.#/#.#/###/..#/..#", "5": "###/#../###/..#/###", "6": "###/#../###/#.#/###",
     "7": "###/..#/..#/..#/..#", "8": "###/#.#/###/#.#/###", "9": "###/#.#/###/..#/###",
     " ": ".../.../.../.../...", "-": ".../.../###/.../...", ":": ".../.#./.../.#./...",
+    ".": ".../.../.../.../.#.", ",": ".../.../.../.#./#..", "(": "..#/.#./.#./.#./..#",
+    ")": "#../.#./.#./.#./#..", "/": "..#/..#/.#./#../#..", "%": "#.#/..#/.#./#../#.#",
+    "+": ".../.#./###/.#./...", "=": ".../###/.../###/...", "_": ".../.../.../.../###",
+    "'": ".#./.#./.../.../...", "?": "###/..#/.##/.../.#.", "!": ".#./.#./.#./.../.#.",
 }
 
 
-def setup(scene, size: int = 192, samples: int = 8) -> None:
-    """Cycles on the CPU, ``size`` pixels square, ``samples`` samples, denoised if possible."""
+def setup(scene, size=192, samples: int = 8) -> None:
+    """Cycles on the CPU, ``size`` pixels square (or a (width, height) pair), ``samples``
+    samples, denoised if possible."""
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples
     scene.cycles.use_adaptive_sampling = False
     scene.cycles.use_denoising = True
-    scene.render.resolution_x = scene.render.resolution_y = size
+    width, height = (size, size) if isinstance(size, int) else size
+    scene.render.resolution_x, scene.render.resolution_y = int(width), int(height)
     scene.render.resolution_percentage = 100
     scene.render.threads_mode = "FIXED"
     scene.render.threads = 1   # renders are a side job: leave the other core alone
@@ -53,28 +59,60 @@ def setup(scene, size: int = 192, samples: int = 8) -> None:
     scene.world.color = (0.05, 0.05, 0.06)
 
 
-def frame_front(scene, obj, margin: float = 1.15):
-    """An orthographic camera looking at ``obj`` from the front (-Y), plus a key light."""
-    co = np.empty(len(obj.data.vertices) * 3, np.float32)
-    obj.data.vertices.foreach_get("co", co)
-    matrix = np.array(obj.matrix_world)
-    world = co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
-    lo, hi = world.min(axis=0), world.max(axis=0)
+def _world_bounds(objs) -> tuple[np.ndarray, np.ndarray]:
+    lows, highs = [], []
+    for obj in objs:
+        co = np.empty(len(obj.data.vertices) * 3, np.float32)
+        obj.data.vertices.foreach_get("co", co)
+        matrix = np.array(obj.matrix_world)
+        world = co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+        lows.append(world.min(axis=0))
+        highs.append(world.max(axis=0))
+    return np.min(lows, axis=0), np.max(highs, axis=0)
+
+
+def _object(name: str, new_data):
+    """The scene object ``name``, created with ``new_data(name)`` the first time (so framing
+    twice moves one camera instead of adding another)."""
+    obj = bpy.data.objects.get(name)
+    if obj is None:
+        obj = bpy.data.objects.new(name, new_data(name))
+    if obj.name not in bpy.context.scene.collection.objects:
+        bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def frame_front(scene, objs, margin: float = 1.15, bottom: float = 0.0, box=None):
+    """An orthographic camera looking at ``objs`` (one object or several) from the front
+    (-Y), plus a key light and a fill. ``bottom`` leaves out that fraction of their height
+    from below (a neck); ``box`` = (left, right, bottom, top) fractions of their width and
+    height frames a part of them (a face without the skull)."""
+    if not isinstance(objs, (list, tuple)):
+        objs = [objs]
+    lo, hi = _world_bounds(objs)
+    size = hi - lo
+    if box is not None:
+        lo, hi = lo.copy(), hi.copy()
+        lo[0], hi[0] = lo[0] + box[0] * size[0], lo[0] + box[1] * size[0]
+        lo[2], hi[2] = lo[2] + box[2] * size[2], lo[2] + box[3] * size[2]
+    lo[2] += bottom * (hi[2] - lo[2])
     center = 0.5 * (lo + hi)
-    extent = float(max(hi[0] - lo[0], hi[2] - lo[2])) * margin
-    cam_data = bpy.data.cameras.new("Facsimile Camera")
-    cam_data.type, cam_data.ortho_scale = "ORTHO", extent
-    cam_data.clip_end = 100.0 * extent
-    cam = bpy.data.objects.new("Facsimile Camera", cam_data)
+    # The orthographic scale spans the wider side of the image.
+    aspect = scene.render.resolution_x / scene.render.resolution_y
+    width, height = float(hi[0] - lo[0]), float(hi[2] - lo[2])
+    extent = (max(width, height * aspect) if aspect >= 1 else max(width / aspect, height)) * margin
+    cam = _object("Facsimile Camera", lambda name: bpy.data.cameras.new(name))
+    cam.data.type, cam.data.ortho_scale = "ORTHO", extent
+    cam.data.clip_end = 100.0 * extent
     cam.location = (center[0], lo[1] - 5.0 * extent, center[2])
     cam.rotation_euler = (math.pi / 2, 0.0, 0.0)
-    scene.collection.objects.link(cam)
     scene.camera = cam
-    sun_data = bpy.data.lights.new("Facsimile Key", "SUN")
-    sun_data.energy = 3.0
-    sun = bpy.data.objects.new("Facsimile Key", sun_data)
-    sun.rotation_euler = (math.radians(60), math.radians(-25), math.radians(-30))
-    scene.collection.objects.link(sun)
+    # A soft key from the front, above and to the side, and a dim fill from the other side.
+    for name, energy, angle, rotation in (("Facsimile Key", 3.0, 0.3, (60, -10, -25)),
+                                          ("Facsimile Fill", 0.8, 0.6, (75, 20, 40))):
+        sun = _object(name, lambda n: bpy.data.lights.new(n, "SUN"))
+        sun.data.energy, sun.data.angle = energy, angle
+        sun.rotation_euler = tuple(math.radians(a) for a in rotation)
     return cam
 
 
@@ -132,11 +170,12 @@ def draw_text(image: np.ndarray, text: str, x: int, y: int, scale: int = 2,
                     image[top:top + scale, left:left + scale] = color
 
 
-def contact_sheet(images, labels=None, columns: int = 4, pad: int = 4) -> np.ndarray:
-    """Tile equally sized (H, W, 4) images in a grid with optional labels under each."""
+def contact_sheet(images, labels=None, columns: int = 4, pad: int = 4, scale: int = 2) -> np.ndarray:
+    """Tile equally sized (H, W, 4) images in a grid with optional labels under each
+    (``scale`` pixels per font pixel)."""
     h, w = images[0].shape[:2]
     rows = math.ceil(len(images) / columns)
-    label_h = 14 if labels else 0
+    label_h = 7 * scale + 4 if labels else 0
     sheet = np.zeros((rows * (h + label_h + pad) + pad, columns * (w + pad) + pad, 4), np.float32)
     sheet[..., 3] = 1.0
     sheet[..., :3] = 0.12
@@ -145,5 +184,5 @@ def contact_sheet(images, labels=None, columns: int = 4, pad: int = 4) -> np.nda
         top, left = pad + r * (h + label_h + pad), pad + c * (w + pad)
         sheet[top:top + h, left:left + w] = image
         if labels:
-            draw_text(sheet, labels[i], left + 2, top + h + 2)
+            draw_text(sheet, labels[i], left + 2, top + h + scale + 2, scale)
     return sheet

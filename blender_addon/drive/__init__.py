@@ -4,9 +4,9 @@
 The bpy-free parts (take files, the custom-rig solve, drive values) live in ``core/``.
 """
 
-from . import bake, handlers, ops, props, targets, ui
+from . import bake, handlers, import_menu, ops, props, targets, ui
 
-modules = (props, ops, bake, ui, handlers)   # registered in this order, unregistered in reverse
+modules = (props, ops, bake, ui, handlers, import_menu)   # registered in this order, unregistered in reverse
 
 
 def register():

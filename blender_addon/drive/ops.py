@@ -51,6 +51,8 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
     def invoke(self, context, event):
         if not self.properties.is_property_set("start_frame"):
             self.start_frame = context.scene.frame_start
+        if self.properties.is_property_set("filepath"):   # dropped on the viewport (import_menu.py)
+            return self.execute(context)
         return ImportHelper.invoke(self, context, event)
 
     def execute(self, context):

@@ -18,14 +18,15 @@ class FACSIMILE_UL_channels(bpy.types.UIList):
         sub = row.row(align=True)
         sub.active = item.enabled
         sub.label(text=item.name)
-        sub.prop(item, "gain", text="×")
-        sub.prop(item, "offset", text="+")
-        sub.prop(item, "smoothing", text="σ")
+        sub.prop(item, "gain", text="Gain")
+        sub.prop(item, "offset", text="Offset")
+        sub.prop(item, "smoothing", text="Smooth")
 
 
 class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_drive"
     bl_label = "Drive"
+    bl_order = 2   # Rig, FACS Sliders, Drive: the order of the work
 
     def draw(self, context):
         layout = self.layout
@@ -34,9 +35,12 @@ class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
         col.label(text="Source", icon="ANIM")
         col.prop(settings, "source", text="")
         row = col.row(align=True)
-        row.operator("facsimile.import_take", text="Import Take…", icon="IMPORT")
-        row.operator("facsimile.encode_mesh", text="Encode Mesh", icon="MESH_DATA")
-        col.operator("facsimile.set_source", text="Use Active as Source", icon="EYEDROPPER")
+        # Button texts are the operators' labels, so menus, search and tooltips read the same.
+        row.operator("facsimile.import_take", icon="IMPORT")
+        row.operator("facsimile.import_video", icon="FILE_MOVIE")   # the video feature's operator
+        row = col.row(align=True)
+        row.operator("facsimile.encode_mesh", icon="MESH_DATA")
+        row.operator("facsimile.set_source", icon="EYEDROPPER")
         problem = sources.source_problem(settings.source)
         if problem:
             layout.label(text=problem, icon="INFO")
@@ -68,7 +72,7 @@ class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
                 layout.label(text=error, icon="ERROR")
         row = layout.row(align=True)
         row.scale_y = 1.3
-        row.operator("facsimile.bake", text="Bake Selected", icon="KEYINGSET")
+        row.operator("facsimile.bake", icon="KEYINGSET")
         row.operator("facsimile.clear_bake", text="", icon="TRASH")
 
 

@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Rig operators: ``facsimile.predict_regions``, ``facsimile.generate_shapes``, ``facsimile.rig``.
+"""Rig operators: ``facsimile.predict_regions``, ``facsimile.generate_shapes``, ``facsimile.rig``,
+``facsimile.update_rig``, ``facsimile.rig_selected``.
 
-Their idnames and options are public API that TDs script against.
+Their idnames and options are public API that TDs script against. An option a caller does
+not set is taken from the Rig panel (``scene.facsimile_rig``, ``props.OPTION_NAMES``).
+Facsimile remembers the keys it wrote (``OWNED_KEYS`` on the mesh's shape-key block): a
+re-run regenerates those and applies ``existing`` only to keys the artist made.
 
 Run from a script or headless (``execute``) they work synchronously. Run from the
 UI (``invoke``) they are modal: the networks run on a worker thread (ONNX Runtime
@@ -24,16 +28,10 @@ from ..core import rig as core_rig
 from ..core.errors import Cancelled, FacsimileError
 from ..core.regions import REGION_NAMES, group_name
 from . import opsdata
+from .props import LOCALIZATION_ITEMS, NAMING_ITEMS, OPTION_NAMES
 
-NAMING_ITEMS = (
-    ("ARKIT", "ARKit", "ARKit camelCase: eyeBlinkLeft"),
-    ("ARKIT_LR", "ARKit _L/_R", "eyeBlink_L (Face Cap, ARKit raw values)"),
-    ("ICT53", "ICT 53", "ICT-FaceKit's 53 shapes: browInnerUp and cheekPuff split in halves"),
-)
-LOCALIZATION_ITEMS = (
-    ("PREDICTED", "Predicted", "Localize expressions with the predicted region weights"),
-    ("PAINTED", "Painted FX_ groups", "Localize expressions with the FX_ vertex groups as painted"),
-)
+OWNED_KEYS = "facsimile_keys"
+"""ID property on the shape-key block: the names of the keys Facsimile wrote."""
 
 
 def _target(context):
@@ -41,6 +39,11 @@ def _target(context):
     if obj is None or obj.type != "MESH":
         return None
     return obj
+
+
+def owned_keys(obj) -> set:
+    keys = obj.data.shape_keys
+    return set(keys.get(OWNED_KEYS, ())) if keys is not None else set()
 
 
 class _RigJob:
@@ -79,13 +82,21 @@ class _RigOperatorBase:
 
     # ---- stages
 
-    def _gather(self, context):
-        obj = _target(context)
+    def _panel_defaults(self, context) -> None:
+        """Options the caller left unset come from the Rig panel."""
+        state = context.scene.facsimile_rig
+        for name in OPTION_NAMES:
+            if name in self.properties.bl_rna.properties and not self.properties.is_property_set(name):
+                setattr(self, name, getattr(state, name))
+
+    def _gather(self, context, obj=None):
+        obj = obj or _target(context)
         if obj is None:
             raise core_rig.RigError("select a mesh object")
         if self.writes_groups and opsdata.fx_groups(obj) and not getattr(self, "replace_groups", False):
             raise core_rig.RigError(
-                "this mesh already has FX_ region groups; enable 'Replace FX_ groups' to overwrite them")
+                f"'{obj.name}' already has FX_ region groups; enable 'Replace FX_ groups' in the Rig "
+                "panel to overwrite them, or Update Rig to regenerate the shapes from them")
         painted = None
         if self.writes_shapes and getattr(self, "localization", "PREDICTED") == "PAINTED":
             painted = opsdata.read_region_weights(obj)
@@ -105,11 +116,15 @@ class _RigOperatorBase:
                 txn.write_region_groups(result.region_weights)
                 report.append(f"{len(REGION_NAMES)} FX_ region groups")
             if self.writes_shapes:
+                owned = owned_keys(obj)
                 txn.ensure_basis()
                 statuses = {"added": [], "replaced": [], "skipped": []}
                 for name, delta in result.named_deltas(self.naming):
                     co = mesh_io.shape_key_coords(job.arrays, delta)
-                    statuses[txn.write_shape_key(name, co, self.existing == "REPLACE")].append(name)
+                    replace = name in owned or self.existing == "REPLACE"
+                    statuses[txn.write_shape_key(name, co, replace)].append(name)
+                # Set last: a failure above rolls back the keys and leaves the old list.
+                obj.data.shape_keys[OWNED_KEYS] = sorted(owned | set(statuses["added"]) | set(statuses["replaced"]))
                 report.append(f"{len(statuses['added'])} shape keys added")
                 if statuses["replaced"]:
                     report.append(f"{len(statuses['replaced'])} replaced")
@@ -134,11 +149,18 @@ class _RigOperatorBase:
         if not result.facing_ok:
             self.report({"WARNING"}, "Facsimile: the face does not seem to look toward -Y (Blender's front); "
                                      "results may be wrong — rotate the head to face -Y and apply rotation")
+        if self.writes_shapes:
+            peak, name = core_rig.peak_motion(result, job.arrays.verts_world)
+            if peak < core_rig.SMALL_SHAPES:
+                self.report({"WARNING"}, f"Facsimile: the shapes on '{obj.name}' are small (the largest, {name}, "
+                                         f"moves {100 * peak:.1f} % of the head's width); raise Strength in the "
+                                         "Rig panel, or paint the FX_ groups and Update Rig")
         return {"FINISHED"}
 
     # ---- synchronous (scripts, headless)
 
     def execute(self, context):
+        self._panel_defaults(context)
         try:
             obj, job = self._gather(context)
             job.run()
@@ -157,6 +179,7 @@ class _RigOperatorBase:
     def invoke(self, context, _event):
         if context.window is None:
             return self.execute(context)
+        self._panel_defaults(context)
         try:
             self._obj, self._job = self._gather(context)
         except FacsimileError as ex:
@@ -245,7 +268,57 @@ class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
     existing: bpy.props.EnumProperty(name="Existing keys", items=EXISTING_ITEMS, default="SKIP")
 
 
-classes = (FACSIMILE_OT_predict_regions, FACSIMILE_OT_generate_shapes, FACSIMILE_OT_rig)
+class FACSIMILE_OT_update_rig(_RigOperatorBase, bpy.types.Operator):
+    """Regenerate the shape keys from the FX_ groups as painted; only Facsimile's own keys are replaced"""
+
+    bl_idname = "facsimile.update_rig"
+    bl_label = "Update Rig"
+    writes_shapes = True
+    localization = "PAINTED"     # the point of the operator: not an option
+    existing = "SKIP"            # the artist's keys stay; Facsimile's are regenerated
+
+    naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")
+    strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0)
+
+    @classmethod
+    def poll(cls, context):
+        obj = _target(context)
+        return obj is not None and context.mode == "OBJECT" and bool(opsdata.fx_groups(obj))
+
+
+class FACSIMILE_OT_rig_selected(bpy.types.Operator):
+    """Rig Face on every selected mesh in turn with the Rig panel's options; one undo step"""
+
+    bl_idname = "facsimile.rig_selected"
+    bl_label = "Rig All Selected"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return context.mode == "OBJECT" and any(o.type == "MESH" for o in context.selected_objects)
+
+    def execute(self, context):
+        done, failed = [], []
+        for obj in [o for o in context.selected_objects if o.type == "MESH"]:
+            try:
+                with context.temp_override(active_object=obj, object=obj):
+                    bpy.ops.facsimile.rig("EXEC_DEFAULT")
+                done.append(obj.name)
+            except RuntimeError as err:   # the operator's one-line report; that mesh is unchanged
+                failed.append(f"'{obj.name}': {str(err).strip().splitlines()[-1].split('Facsimile: ', 1)[-1]}")
+        if not done:
+            self.report({"ERROR"}, f"Facsimile: nothing rigged ({'; '.join(failed)})")
+            return {"CANCELLED"}
+        msg = f"Facsimile: rigged {len(done)} of {len(done) + len(failed)} meshes"
+        if failed:
+            self.report({"WARNING"}, f"{msg}; not rigged: {'; '.join(failed)}")
+        else:
+            self.report({"INFO"}, f"{msg} ({', '.join(done)})")
+        return {"FINISHED"}
+
+
+classes = (FACSIMILE_OT_predict_regions, FACSIMILE_OT_generate_shapes, FACSIMILE_OT_rig,
+           FACSIMILE_OT_update_rig, FACSIMILE_OT_rig_selected)
 
 
 def register():

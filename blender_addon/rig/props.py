@@ -1,8 +1,27 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Rig state kept in the .blend: last run, progress of a running job, slider options."""
+"""Rig state kept in the .blend: the rig options shown in the panel, last run, progress of a
+running job, slider options.
+
+The options (naming, strength, localization, existing keys, FX_ groups) are the defaults
+the rig operators read when a script or the redo panel does not set them, so an artist sets
+them once in the panel instead of in the redo panel of a run that already happened.
+"""
 
 import bpy
 
+from ..options import EXISTING_ITEMS
+
+NAMING_ITEMS = (
+    ("ARKIT", "ARKit", "ARKit camelCase: eyeBlinkLeft"),
+    ("ARKIT_LR", "ARKit _L/_R", "eyeBlink_L (Face Cap, ARKit raw values)"),
+    ("ICT53", "ICT 53", "ICT-FaceKit's 53 shapes: browInnerUp and cheekPuff split in halves"),
+)
+LOCALIZATION_ITEMS = (
+    ("PREDICTED", "Predicted", "Localize expressions with the predicted region weights"),
+    ("PAINTED", "Painted FX_ groups", "Localize expressions with the FX_ vertex groups as painted"),
+)
+OPTION_NAMES = ("naming", "strength", "localization", "existing", "replace_groups")
+"""Scene options that the operators of the same property names take as defaults."""
 
 
 class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
@@ -13,6 +32,22 @@ class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
     running: bpy.props.BoolProperty(default=False, options={"SKIP_SAVE"})
     progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
     stage: bpy.props.StringProperty(default="", options={"SKIP_SAVE"})
+    naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT",
+                                   description="Names of the generated shape keys")
+    strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0,
+                                      description="Scale of every generated shape")
+    localization: bpy.props.EnumProperty(
+        name="Localize with", items=LOCALIZATION_ITEMS, default="PREDICTED",
+        description="Region weights that keep each expression in its part of the face (Generate Shapes)")
+    existing: bpy.props.EnumProperty(
+        name="Your keys", items=EXISTING_ITEMS, default="SKIP",
+        description="What to do with shape keys you made under an ARKit name (Facsimile's own keys "
+                    "are always regenerated)")
+    replace_groups: bpy.props.BoolProperty(
+        name="Replace FX_ groups", default=False,
+        description="Rig Face and Predict Regions overwrite existing FX_ groups (only those; other "
+                    "groups are never touched). Off: they stop instead, so painted groups are safe; "
+                    "Update Rig uses them")
     mirror: bpy.props.BoolProperty(
         name="Mirror", default=False,
         description="Moving a Left slider moves its Right partner too (and vice versa)")

@@ -24,6 +24,7 @@ def provider_label(context) -> str:
 class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_rig"
     bl_label = "Rig"
+    bl_order = 0
 
     def draw(self, context):
         layout = self.layout
@@ -33,9 +34,23 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
         col = layout.column(align=True)
         col.scale_y = 1.4
         col.operator("facsimile.rig", icon="SHAPEKEY_DATA")
+        col = layout.column(align=True)
+        col.operator("facsimile.update_rig", icon="FILE_REFRESH")
+        col.operator("facsimile.rig_selected", icon="SELECT_EXTEND")
         row = layout.row(align=True)
         row.operator("facsimile.predict_regions", icon="GROUP_VERTEX")
         row.operator("facsimile.generate_shapes", icon="SHAPEKEY_DATA")
+        # The options the operators take when a run does not set them (props.OPTION_NAMES).
+        box = layout.box()
+        box.label(text="Options", icon="PREFERENCES")
+        col = box.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.prop(state, "naming")
+        col.prop(state, "strength")
+        col.prop(state, "localization")
+        col.prop(state, "existing")
+        col.prop(state, "replace_groups")
         col = layout.column(align=True)
         col.label(text=f"Provider: {provider_label(context)}", icon="SETTINGS")
         if state.last_seconds >= 0:
@@ -45,6 +60,7 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
 class FACSIMILE_PT_sliders(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_sliders"
     bl_label = "FACS Sliders"
+    bl_order = 1
 
     @classmethod
     def poll(cls, context):

@@ -6,9 +6,9 @@ Blender side: the import state, the operator and its panel. The take object it m
 drive source (``take_object.py``).
 """
 
-from . import ops, props, ui
+from . import import_menu, ops, props, ui
 
-modules = (props, ops, ui)   # registered in this order, unregistered in reverse
+modules = (props, ops, ui, import_menu)   # registered in this order, unregistered in reverse
 
 
 def register():

@@ -229,6 +229,8 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
     def invoke(self, context, event):
         if not self.properties.is_property_set("start_frame"):
             self.start_frame = context.scene.frame_start
+        if self.properties.is_property_set("filepath"):   # dropped on the viewport: options first
+            return context.window_manager.invoke_props_dialog(self, width=360)
         return ImportHelper.invoke(self, context, event)
 
     def _start_modal(self, context, path, options):

@@ -10,6 +10,7 @@ from ..sidebar import SidebarPanel
 class FACSIMILE_PT_video(SidebarPanel, bpy.types.Panel):
     bl_idname = "FACSIMILE_PT_video"
     bl_label = "Video"
+    bl_parent_id = "FACSIMILE_PT_drive"   # inside Drive: the video is a source
 
     def draw(self, context):
         layout = self.layout
@@ -22,7 +23,7 @@ class FACSIMILE_PT_video(SidebarPanel, bpy.types.Panel):
             return
         col = layout.column(align=True)
         col.scale_y = 1.3
-        col.operator("facsimile.import_video", text="Import Video…", icon="FILE_MOVIE")
+        col.operator("facsimile.import_video", icon="FILE_MOVIE")
         if not decode.available():
             layout.label(text="PyAV (video decoding) is not installed", icon="ERROR")
         if state.last_frames >= 0:

@@ -45,9 +45,21 @@ def call(op: Callable, what: str, **kwargs) -> None:
 
 
 def new_file() -> None:
-    """An empty scene. ``read_homefile`` keeps the preferences, so the add-on stays enabled
-    (``read_factory_settings`` would disable it under ``blender --command``)."""
+    """An empty scene with Python auto-execution off, whatever the user's preference.
+
+    ``read_homefile`` keeps the preferences, so the add-on stays enabled
+    (``read_factory_settings`` would disable it under ``blender --command``). The empty
+    scene is then saved and reopened with ``use_scripts=False``: that is what turns the
+    session's auto-execution flag off, so the target .blend files appended next cannot run
+    their registered scripts or Python drivers (a pipeline runs files it did not write).
+    """
+    import tempfile
+
     bpy.ops.wm.read_homefile(use_empty=True)
+    with tempfile.TemporaryDirectory(prefix="facsimile-") as folder:
+        empty = os.path.join(folder, "empty.blend")
+        bpy.ops.wm.save_as_mainfile(filepath=empty, check_existing=False, copy=True)
+        bpy.ops.wm.open_mainfile(filepath=empty, use_scripts=False, load_ui=False)
 
 
 def import_meshes(path: str) -> list:

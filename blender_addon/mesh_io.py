@@ -19,6 +19,7 @@ class MeshArrays:
     faces: np.ndarray           # (T,3) loop triangles (n-gons triangulated by Blender)
     basis_local: np.ndarray     # (V,3) float32 base mesh in object space, as Blender stores it
     matrix: np.ndarray          # (4,4) object to world
+    mirrored: bool = False      # the transform mirrors (negative scale): winding flipped to match
 
 
 def read_mesh(obj) -> MeshArrays:
@@ -36,7 +37,13 @@ def read_mesh(obj) -> MeshArrays:
     mesh.loop_triangles.foreach_get("vertices", tris)
     matrix = np.array(obj.matrix_world, dtype=np.float64)
     world = local.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
-    return MeshArrays(world, tris.reshape(-1, 3).astype(np.int64), local, matrix)
+    tris = tris.reshape(-1, 3).astype(np.int64)
+    # A mirroring transform (an odd number of negative scales) turns the faces inside out in
+    # world space; reversing the winding makes the normals face out again, as Blender draws them.
+    mirrored = bool(np.linalg.det(matrix[:3, :3]) < 0)
+    if mirrored:
+        tris = tris[:, ::-1].copy()
+    return MeshArrays(world, tris, local, matrix, mirrored)
 
 
 def shape_key_coords(arrays: MeshArrays, deltas_world: np.ndarray) -> np.ndarray:

@@ -29,9 +29,52 @@ def _start():
     from .pipeline import CliError, new_file
 
     new_file()
+    package = sys.modules.get(ADDON)
+    if package is not None and getattr(package, "__file__", None) and not hasattr(package, "__time__"):
+        # Imported by ``python -m`` rather than by Blender: without the time stamp Blender's
+        # addon_utils takes the package for changed on disk and reloads it, saying so.
+        import os
+
+        package.__time__ = os.path.getmtime(package.__file__)
     if ADDON not in bpy.context.preferences.addons:
         if addon_utils.enable(ADDON, default_set=True) is None:
             raise CliError(f"could not enable the add-on {ADDON}")
+
+
+def _check_out(out: str, inputs, suffix: str = ".blend") -> None:
+    from .pipeline import CliError
+
+    path = Path(out)
+    if path.suffix.lower() != suffix:
+        raise CliError(f"--out {path.name}: the output must be a {suffix} file")
+    resolved = path.resolve()
+    for given in inputs:
+        if Path(given).resolve() == resolved:
+            raise CliError(f"--out {path.name} is also an input; write to another file so the input is kept")
+    if path.exists() and path.is_dir():
+        raise CliError(f"--out {path.name} is a folder")
+
+
+def validate(args) -> None:
+    """Every argument checked before Blender loads anything: exit 2, one line."""
+    import math
+
+    from .pipeline import CliError
+
+    if args.command == "rig":
+        _check_out(args.out, args.meshes)
+    elif args.command == "bake":
+        _check_out(args.out, [*args.targets, args.take])
+        if args.glb:
+            _check_out(args.glb, [*args.targets, args.take, args.out], ".glb")
+        if args.frame_step < 1:
+            raise CliError(f"--frame-step {args.frame_step}: must be 1 or more")
+        if not math.isfinite(args.offset) or abs(args.offset) > 1e6:
+            raise CliError(f"--offset {args.offset:g}: must be a finite number of frames within ±1,000,000")
+        if not math.isfinite(args.smoothing) or not 0 <= args.smoothing <= 1000:
+            raise CliError(f"--smoothing {args.smoothing:g}: must be between 0 and 1000 frames")
+        if args.timecode_fps < 0 or args.timecode_fps > 1000:
+            raise CliError(f"--timecode-fps {args.timecode_fps}: must be 0 (detect) or a frame rate")
 
 
 def cmd_rig(args) -> None:
@@ -117,6 +160,7 @@ def main(argv=None) -> int:
         print(f"facsimile: error: {err} (run inside Blender or the project's .venv)", file=sys.stderr)
         return 2
     try:
+        validate(args)
         args.func(args)
     except CliError as err:
         print(f"facsimile: error: {err}", file=sys.stderr)

@@ -8,7 +8,10 @@ operators' one-line reports become the CLI's error messages.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -35,9 +38,35 @@ def _operator_error(err: RuntimeError) -> str:
     return text
 
 
+@contextlib.contextmanager
+def _blender_output(keep: Callable[[str], bool]):
+    """Blender prints operator reports and file messages itself (C code, file descriptor 1);
+    captured here and passed on filtered, so an error reaches the user once, as the CLI's
+    own line, and saving or reading a scratch file adds no noise."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode("utf-8", "replace").splitlines():
+                if keep(line):
+                    print(line, flush=True)
+
+
+def _not_an_error(line: str) -> bool:
+    return not line.startswith("Error:")
+
+
 def call(op: Callable, what: str, **kwargs) -> None:
     try:
-        result = op(**kwargs)
+        with _blender_output(_not_an_error):
+            result = op(**kwargs)
     except RuntimeError as err:
         raise CliError(f"{what}: {_operator_error(err)}") from None
     if result != {"FINISHED"}:
@@ -45,9 +74,19 @@ def call(op: Callable, what: str, **kwargs) -> None:
 
 
 def new_file() -> None:
-    """An empty scene. ``read_homefile`` keeps the preferences, so the add-on stays enabled
-    (``read_factory_settings`` would disable it under ``blender --command``)."""
+    """An empty scene with Python auto-execution off, whatever the user's preference.
+
+    ``read_homefile`` keeps the preferences, so the add-on stays enabled
+    (``read_factory_settings`` would disable it under ``blender --command``). The empty
+    scene is then saved and reopened with ``use_scripts=False``: that is what turns the
+    session's auto-execution flag off, so the target .blend files appended next cannot run
+    their registered scripts or Python drivers (a pipeline runs files it did not write).
+    """
     bpy.ops.wm.read_homefile(use_empty=True)
+    with tempfile.TemporaryDirectory(prefix="facsimile-") as folder, _blender_output(lambda line: False):
+        empty = os.path.join(folder, "empty.blend")
+        bpy.ops.wm.save_as_mainfile(filepath=empty, check_existing=False, copy=True)
+        bpy.ops.wm.open_mainfile(filepath=empty, use_scripts=False, load_ui=False)
 
 
 def import_meshes(path: str) -> list:

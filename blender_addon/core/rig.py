@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 # RigResult), and scipy there would add ~0.35 s to every Blender start-up.
 from .regions import REGION_NAMES
 
+MIN_SKIN_VERTS = 30
+"""Fewer vertices on the head's surface than this cannot carry a face (a cube has 8)."""
+LARGE_HEAD_VERTS = 2_000_000
+"""Above this the operators ask first (``confirm_large``): memory and minutes grow with it."""
+
 RIG_MODEL = "rig.onnx"
 LOCALIZER_MODEL = "localizer.onnx"
 
@@ -59,6 +64,7 @@ class RigResult:
     # deltas}, empty for an object that is not an eyeball.
     eye_object_deltas: list = field(default_factory=list)
     report: EyeReport = field(default_factory=EyeReport)
+    notes: list = field(default_factory=list)   # what was corrected or is doubtful, one line each
 
     def arkit_delta(self, name: str) -> np.ndarray:
         """(V,3) one ARKit shape: its ICT shape (a view), the sum of two for the split
@@ -90,6 +96,7 @@ class PreparedHead:
     """Everything that depends on the neutral only (reused by later localizations)."""
 
     skin: np.ndarray                    # (V,) bool
+    notes: list                         # corrections made and doubts, for the report
     part_labels: np.ndarray             # (V,) loose part (seams welded) of non-skin vertices, -1 on skin
     verts_world: np.ndarray             # (V,3)
     norm: Normalization
@@ -128,12 +135,34 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     if not np.isfinite(verts).all():
         raise RigError("the mesh has vertices at infinite or undefined positions")
     # One weld and one component search serve the skin, the proxy and the loose parts.
+    notes = []
     head_parts = split_parts(verts, faces)
     skin_verts, skin_faces, skin_welded = head_parts.skin_mesh()
     if len(skin_faces) < 2:
         raise RigError("no connected surface large enough to be a head was found")
-    if np.ptp(skin_verts, axis=0).max() <= 0:
+    extent = np.ptp(skin_verts, axis=0)
+    if extent.max() <= 0:
         raise RigError("the mesh has zero size")
+    from .mesh.topology import face_areas
+
+    if face_areas(skin_verts, skin_faces).sum() <= 1e-9 * float(extent @ extent) or \
+            np.sort(extent)[1] <= 1e-6 * extent.max():
+        raise RigError("the mesh is flat as a line (its faces have no area): model a head surface and rig again")
+    if len(skin_verts) < MIN_SKIN_VERTS:
+        raise RigError(f"the head's surface has only {len(skin_verts)} vertices; a face needs at least "
+                       f"{MIN_SKIN_VERTS} (subdivide it or rig a modelled head)")
+    if head_parts.facing_inward():
+        # Inward normals (flipped faces, or a mirrored transform that read_mesh did not see)
+        # turn every shape inside out; flipping the winding here is exact.
+        faces = faces[:, ::-1].copy()
+        head_parts.faces = head_parts.faces[:, ::-1].copy()
+        skin_faces = skin_faces[:, ::-1].copy()
+        notes.append("corrected: the normals point inward; rigged with them outward (Mesh › Normals › "
+                     "Recalculate Outside to fix the mesh itself)")
+    shells = head_parts.large_skin_shells()
+    if shells > 1:
+        notes.append(f"the head is {shells} separate surfaces of similar size (two heads?); rigged as one — "
+                     "rig each head on its own object")
     norm = normalize_head(skin_verts)
     proxy = build_proxy(norm.apply(skin_verts), skin_faces,
                                 max_verts=features.PROXY_MAX_VERTS, welded=True)
@@ -147,7 +176,7 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     used = np.zeros(len(head_parts.verts), bool)
     used[head_parts.faces.ravel()] = True
     part_labels = np.where(used & ~head_parts.skin, head_parts.part, -1)[head_parts.vertex_map]
-    return PreparedHead(skin, part_labels, verts, norm, carry, prepared, len(verts), faces)
+    return PreparedHead(skin, notes, part_labels, verts, norm, carry, prepared, len(verts), faces)
 
 
 def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",
@@ -187,6 +216,7 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
 
     out = inference.run(rig_model, features.rig_feeds(head.prepared), provider)
     responses = out["responses"]                                   # (P,53,3)
+    _check_finite(out, rig_model)
     if localizer_model is None:
         return _rules(_finish(head, responses, np.full((len(responses), len(REGION_NAMES)),
                                                        1.0 / len(REGION_NAMES)), strength, timings, t),
@@ -201,7 +231,9 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
         loc_weights = np.where(sums > 1e-8, loc_weights / np.maximum(sums, 1e-8), weights_proxy)
     else:
         loc_weights = weights_proxy
-    omega = inference.run(localizer_model, {"region_weights": loc_weights}, provider)["localization"]
+    loc = inference.run(localizer_model, {"region_weights": loc_weights}, provider)
+    _check_finite(loc, localizer_model)
+    omega = loc["localization"]
     stage(0.7, "transfer")
     deltas_proxy = omega[:, :, None] * responses
     return _rules(_finish(head, deltas_proxy, weights_proxy, strength, timings, t),
@@ -221,6 +253,15 @@ def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_
     face_rules.apply(result, head, deltas_proxy, objects)
     result.timings["rules"] = time.perf_counter() - t
     return result
+
+
+def _check_finite(outputs: dict, model: str) -> None:
+    """A model that loads but computes NaN (a corrupt or mismatched file, a broken GPU
+    driver) must not reach the mesh: 52 keys of NaN look rigged and destroy the render."""
+    for name, value in outputs.items():
+        if not np.isfinite(value).all():
+            raise RigError(f"the model '{model}' produced invalid numbers (NaN) for '{name}'; nothing was "
+                           "written — reinstall the extension, or choose the CPU in the preferences")
 
 
 def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray, strength: float,
@@ -243,7 +284,7 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     # On the proxy: the same shape at a fraction of the cost for dense heads.
     facing = looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
-                     info.label if info else "", timings)
+                     info.label if info else "", timings, notes=list(head.notes))
 
 
 def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,

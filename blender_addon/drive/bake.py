@@ -15,6 +15,7 @@ so the file is as it was. One undo step restores a finished bake.
 
 from __future__ import annotations
 
+import math
 import time
 
 import bpy
@@ -23,7 +24,9 @@ import numpy as np
 from .. import animation, prefs
 from ..options import EXISTING_ITEMS
 from ..core.drive_values import drive_values
+from ..core import arkit
 from ..core.errors import FacsimileError, TargetError
+from ..core.takes.take import MAX_KEYS
 from . import opsdata, sources, targets
 
 
@@ -34,6 +37,35 @@ def key_frames(first: int, last: int, step: int) -> np.ndarray:
         raise ValueError(f"the frame range {first}-{last} is empty")
     frames = np.arange(first, last + 1, max(1, int(step)))
     return frames if frames[-1] == last else np.append(frames, last)
+
+
+def driven_keys(obj, names) -> list:
+    """Those of ``names`` whose value a driver sets: a driver overrides any keyframe, so a
+    bake onto them would report success and move nothing."""
+    key = obj.data.shape_keys
+    anim = key.animation_data if key is not None else None
+    if anim is None:
+        return []
+    paths = {fc.data_path for fc in anim.drivers if not fc.mute}
+    return [n for n in names if animation.key_path(n) in paths]
+
+
+def missing_channels(plan) -> list:
+    """ARKit channels a DIRECT plan has no key for (renamed or deleted keys)."""
+    if plan.rows is None:
+        return []
+    covered = plan.rows.sum(axis=0) > 0
+    return [n for n, c in zip(arkit.ARKIT_52, covered) if not c]
+
+
+def check_bake_settings(time_offset: float, smoothing: float, frame_step: int) -> None:
+    """Numbers a script or the CLI may pass that no bake can honour."""
+    if not math.isfinite(time_offset) or abs(time_offset) > 1e6:
+        raise TargetError(f"time offset {time_offset:g} is not a frame count (finite, within ±1,000,000)")
+    if not math.isfinite(smoothing) or smoothing < 0 or smoothing > 1000:
+        raise TargetError(f"smoothing {smoothing:g} must be between 0 and 1000 frames")
+    if frame_step < 1:
+        raise TargetError(f"frame step {frame_step} must be 1 or more")
 
 
 def selected_targets(context, source) -> list:
@@ -122,6 +154,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
         t0 = time.perf_counter()
         settings = context.scene.facsimile_drive
         try:
+            check_bake_settings(self.time_offset, self.smoothing, self.frame_step)
             placed = sources.read_source(settings.source, context.scene)
             objs = selected_targets(context, settings.source)
             if not objs:
@@ -134,10 +167,21 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
             rmap = opsdata.retarget_map(settings)
             jobs = []
             for obj in objs:   # everything computed before anything is written
+                if obj.library is not None or obj.data.library is not None:
+                    raise TargetError(f"'{obj.name}' is linked from a library and cannot be edited here; "
+                                      "make it local (Object › Relations › Make Local) or bake in its own file")
                 plan = targets.plan_target(obj, settings.mode, prefs.provider_choice(context))
+                driven = driven_keys(obj, plan.key_names)
+                if driven:
+                    raise TargetError(f"'{obj.name}': drivers set {len(driven)} of its keys ({_names(driven)}) "
+                                      "and would override the baked keys; delete those drivers and bake again")
+                if len(frames) * len(plan.key_names) * len(objs) > MAX_KEYS:
+                    raise TargetError(f"{len(frames)} frames x {len(plan.key_names)} keys x {len(objs)} "
+                                      f"target(s) is more than {MAX_KEYS // 1_000_000} M keyframes; bake a "
+                                      "shorter range or with a frame step")
                 values = drive_values(placed, rmap, plan, frames, self.smoothing,
                                                settings.solve_smooth, settings.solve_sparsity)
-                jobs.append((obj, plan, values))
+                jobs.append((obj, plan, values, missing_channels(plan)))
         except (FacsimileError, ValueError) as err:   # ValueError: an empty frame range
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
@@ -155,7 +199,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
     def _write(self, jobs, key_times) -> list:
         writes, summary = [], []
         try:
-            for obj, plan, values in jobs:
+            for obj, plan, values, missing in jobs:
                 write = _TargetWrite(obj)
                 writes.append(write)
                 write.clear_ours()
@@ -166,6 +210,8 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
                     line += f", kept your curves on {_names(kept)}"
                 if replaced:
                     line += f", replaced your curves on {_names(replaced)}"
+                if missing:
+                    line += f", no key for {len(missing)} channel(s): {_names(missing)} (renamed?)"
                 summary.append(line)
         except Exception:
             for write in reversed(writes):

@@ -93,6 +93,7 @@ class _RigOperatorBase:
         obj = obj or _target(context)
         if obj is None:
             raise core_rig.RigError("select a mesh object")
+        check_editable(obj, self.writes_shapes, getattr(self, "confirm_large", False))
         if self.writes_groups and opsdata.fx_groups(obj) and not getattr(self, "replace_groups", False):
             raise core_rig.RigError(
                 f"'{obj.name}' already has FX_ region groups; enable 'Replace FX_ groups' in the Rig "
@@ -118,7 +119,7 @@ class _RigOperatorBase:
             if self.writes_shapes:
                 owned = owned_keys(obj)
                 txn.ensure_basis()
-                statuses = {"added": [], "replaced": [], "skipped": []}
+                statuses = {"added": [], "replaced": [], "skipped": [], "locked": []}
                 for name, delta in result.named_deltas(self.naming):
                     co = mesh_io.shape_key_coords(job.arrays, delta)
                     replace = name in owned or self.existing == "REPLACE"
@@ -131,6 +132,8 @@ class _RigOperatorBase:
                 if statuses["skipped"]:
                     report.append(f"{len(statuses['skipped'])} existing kept (skipped: "
                                   f"{', '.join(statuses['skipped'][:4])}{'…' if len(statuses['skipped']) > 4 else ''})")
+                if statuses["locked"]:
+                    report.append(f"{len(statuses['locked'])} locked keys kept ({', '.join(statuses['locked'][:4])})")
             obj.data.update()
         except Exception:
             txn.rollback()
@@ -146,6 +149,11 @@ class _RigOperatorBase:
         if still:
             msg += f"; {still} vertices of loose parts (eyes, upper teeth, …) left still"
         self.report({"INFO"}, msg)
+        if job.arrays.mirrored:
+            self.report({"WARNING"}, f"Facsimile: corrected: '{obj.name}' has a mirroring (negative) scale; "
+                                     "rigged as it looks in the scene, left and right as seen there")
+        for note in result.notes:
+            self.report({"WARNING"}, f"Facsimile: {note}")
         if not result.facing_ok:
             self.report({"WARNING"}, "Facsimile: the face does not seem to look toward -Y (Blender's front); "
                                      "results may be wrong — rotate the head to face -Y and apply rotation")
@@ -176,10 +184,15 @@ class _RigOperatorBase:
 
     # ---- modal (UI): compute on a worker thread, Esc cancels
 
-    def invoke(self, context, _event):
+    def invoke(self, context, event):
         if context.window is None:
             return self.execute(context)
         self._panel_defaults(context)
+        obj = _target(context)
+        if obj is not None and len(obj.data.vertices) > core_rig.LARGE_HEAD_VERTS and not self.confirm_large:
+            # Ask first; on OK Blender calls execute (synchronously) with the option set.
+            self.confirm_large = True
+            return context.window_manager.invoke_confirm(self, event)
         try:
             self._obj, self._job = self._gather(context)
         except FacsimileError as ex:
@@ -228,12 +241,39 @@ def _set_progress(context, fraction: float, stage: str, running: bool) -> None:
             area.tag_redraw()
 
 
+def check_editable(obj, writes_shapes: bool, confirm_large: bool) -> None:
+    """What makes a rig impossible or unwise, before any work: one line each."""
+    if obj.library is not None or obj.data.library is not None:
+        lib = (obj.library or obj.data.library).filepath
+        raise core_rig.RigError(f"'{obj.name}' is linked from '{lib}' and cannot be edited here (nothing would "
+                                "be saved); make it local (Object › Relations › Make Local) or rig it in its own file")
+    for mod in obj.modifiers:
+        if mod.type == "MIRROR" and (mod.show_viewport or mod.show_render):
+            raise core_rig.RigError(f"'{obj.name}' is half a head with an unapplied Mirror modifier "
+                                    f"('{mod.name}'): apply it (Ctrl+A › Modifier) and rig the whole head")
+    keys = obj.data.shape_keys
+    if writes_shapes and keys is not None and not keys.use_relative:
+        raise core_rig.RigError(f"'{obj.name}' has absolute shape keys (Relative unchecked), which play by "
+                                "time, not by value: check Relative in its Shape Keys panel, or rig a copy")
+    n = len(obj.data.vertices)
+    if n > core_rig.LARGE_HEAD_VERTS and not confirm_large:
+        raise core_rig.RigError(f"'{obj.name}' has {n / 1e6:.1f} M vertices (above "
+                                f"{core_rig.LARGE_HEAD_VERTS // 1_000_000} M): rigging it takes minutes and "
+                                "gigabytes; decimate it, or run again with confirm_large=True")
+
+
+_CONFIRM_LARGE = dict(name="Confirm large mesh", default=False, options={"SKIP_SAVE"},
+                      description=f"Rig a mesh above {core_rig.LARGE_HEAD_VERTS // 1_000_000} M vertices "
+                                  "(minutes, gigabytes)")
+
+
 class FACSIMILE_OT_predict_regions(_RigOperatorBase, bpy.types.Operator):
     """Predict facial region weights and write them as FX_ vertex groups"""
 
     bl_idname = "facsimile.predict_regions"
     bl_label = "Predict Regions"
     writes_groups = True
+    confirm_large: bpy.props.BoolProperty(**_CONFIRM_LARGE)
 
     replace_groups: bpy.props.BoolProperty(
         name="Replace FX_ groups", default=False,
@@ -246,6 +286,7 @@ class FACSIMILE_OT_generate_shapes(_RigOperatorBase, bpy.types.Operator):
     bl_idname = "facsimile.generate_shapes"
     bl_label = "Generate Shapes"
     writes_shapes = True
+    confirm_large: bpy.props.BoolProperty(**_CONFIRM_LARGE)
 
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0,
@@ -261,6 +302,7 @@ class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
     bl_label = "Rig Face"
     writes_groups = True
     writes_shapes = True
+    confirm_large: bpy.props.BoolProperty(**_CONFIRM_LARGE)
 
     replace_groups: bpy.props.BoolProperty(name="Replace FX_ groups", default=False)
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")

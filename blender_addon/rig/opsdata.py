@@ -37,7 +37,23 @@ def slider_keys(obj):
 
 
 def fx_groups(obj) -> list:
-    return [vg for vg in obj.vertex_groups if vg.name.startswith(GROUP_PREFIX)]
+    """The region groups Facsimile writes (``FX_`` + a region name); an artist's own
+    ``FX_custom`` group is not one of them and never blocks or is touched."""
+    names = {group_name(r) for r in REGION_NAMES}
+    return [vg for vg in obj.vertex_groups if vg.name in names]
+
+
+def existing_key(obj, name: str):
+    """The key of ``obj`` that is the same channel as ``name``: by :func:`arkit.normalize_name`
+    (ARKit names in any spelling, the first such key as the drive side takes it), or by the
+    exact name for names that are not ARKit channels (ICT halves)."""
+    keys = obj.data.shape_keys
+    if keys is None:
+        return None
+    channel = arkit.normalize_name(name)
+    if channel is None:
+        return keys.key_blocks.get(name)
+    return slider_keys(obj).get(channel)
 
 
 def read_region_weights(obj) -> np.ndarray | None:
@@ -111,16 +127,22 @@ class Transaction:
 
     def write_shape_key(self, name: str, co_local: np.ndarray, replace: bool) -> str:
         """Add (or replace the data of) a key; returns 'added' | 'replaced' | 'skipped'."""
-        keys = self.obj.data.shape_keys.key_blocks
-        kb = keys.get(name)
+        kb = existing_key(self.obj, name)
         if kb is not None:
             if not replace:
                 return "skipped"
-            if name not in self.replaced_keys:
+            if kb.lock_shape:
+                return "locked"
+            # Replaced under the artist's name (``JawOpen`` stays ``JawOpen``): their drivers,
+            # scripts and exports keep working; the bake finds it by the same normalisation.
+            if kb.name not in self.replaced_keys:
                 old = np.empty(len(kb.points) * 3, np.float32)
                 kb.points.foreach_get("co", old)
-                self.replaced_keys[name] = (old, kb.value, kb.slider_min, kb.slider_max)
+                self.replaced_keys[kb.name] = (old, kb.value, kb.slider_min, kb.slider_max, kb.relative_key.name)
             kb.points.foreach_set("co", np.ascontiguousarray(co_local, np.float32).ravel())
+            # The data written is relative to the Basis: a key relative to another key would
+            # add that key's shape on top.
+            kb.relative_key = self.obj.data.shape_keys.reference_key
             status = "replaced"
         else:
             kb = self.obj.shape_key_add(name=name, from_mix=False)
@@ -147,11 +169,13 @@ class Transaction:
                 kb = keys.key_blocks.get(name)
                 if kb is not None:
                     obj.shape_key_remove(kb)
-            for name, (co, value, lo, hi) in self.replaced_keys.items():
+            for name, (co, value, lo, hi, relative) in self.replaced_keys.items():
                 kb = keys.key_blocks.get(name)
                 if kb is not None:
                     kb.points.foreach_set("co", co)
                     kb.slider_min, kb.slider_max, kb.value = lo, hi, value
+                    if keys.key_blocks.get(relative) is not None:
+                        kb.relative_key = keys.key_blocks[relative]
             if self.created_basis and obj.data.shape_keys is not None:
                 obj.shape_key_clear()
         obj.data.update()

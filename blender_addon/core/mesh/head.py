@@ -37,6 +37,31 @@ class HeadParts:
         """(N,) bool: the skin mask on the original vertices."""
         return self.skin[self.vertex_map]
 
+    def facing_inward(self) -> bool:
+        """True when the skin's normals point mostly inward (flipped faces, a mirrored
+        transform): area-weighted, the normal of each face against the direction from the
+        skin's centre to the face, which is positive on a closed head and on a face mask."""
+        verts, faces, _index = self.skin_mesh()
+        if len(faces) == 0:
+            return False
+        cross = face_cross(verts, faces)
+        centres = verts[faces].mean(axis=1)
+        outward = centres - verts[np.unique(faces)].mean(axis=0)
+        outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-30)
+        area = np.linalg.norm(cross, axis=1)
+        total = float(area.sum())
+        return total > 0 and float(np.einsum("ij,ij->", cross, outward)) < -0.2 * total
+
+    def large_skin_shells(self, ratio: float = 0.5) -> int:
+        """Skin shells with at least ``ratio`` of the largest one's area (two heads in one mesh)."""
+        skin_faces = self.skin[self.faces[:, 0]]
+        if not skin_faces.any():
+            return 0
+        faces = self.faces[skin_faces]
+        area = np.bincount(self.part[faces[:, 0]], weights=face_areas(self.verts, faces),
+                           minlength=int(self.part.max()) + 1)
+        return int((area >= ratio * area.max()).sum()) if area.max() > 0 else 0
+
     def skin_mesh(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The skin on its own: ``(verts (S,3), faces (F,3) into them, index (S,))`` with
         ``index`` the welded vertex each skin vertex is."""

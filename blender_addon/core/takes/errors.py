@@ -44,7 +44,20 @@ def read_text(path: Union[str, os.PathLike], where: str) -> str:
             raw = handle.read()
     except OSError as err:
         raise TakeError(f"{where}: cannot open the file ({err.strerror})") from None
+    # Windows tools (Excel's "Unicode text", PowerShell's Out-File) write UTF-16: read it,
+    # by its byte-order mark or by the NUL bytes every ASCII character then carries.
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    elif len(raw) >= 4 and raw[1:4:2] == b"\0\0" and raw[0:4:2].count(b"\0") == 0:
+        encoding = "utf-16-le"
+    elif len(raw) >= 4 and raw[0:4:2] == b"\0\0" and raw[1:4:2].count(b"\0") == 0:
+        encoding = "utf-16-be"
+    else:
+        encoding = "utf-8-sig"
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode(encoding)
     except UnicodeDecodeError:
-        raise TakeError(f"{where}: not a text file") from None
+        raise TakeError(f"{where}: not a text file (neither UTF-8 nor UTF-16); is it the right file?") from None
+    if "\0" in text:
+        raise TakeError(f"{where}: not a text file (it holds binary data); is it the right file?")
+    return text

@@ -119,10 +119,18 @@ def parse_facecap_txt(text: str, where: str = KIND) -> Take:
         warnings.append(f"filled {report.filled} empty blend-shape value(s) from neighbours")
     # Face Cap writes 0-1; a file holding 0-100 (percent, as iFacialMocap streams) would
     # otherwise clip to a face stuck at full strength.
+    # A percentage file is above 1 on most frames (blinks, a resting jaw); a few values above
+    # 1 among 0-1 frames are tracking glitches, which are clipped, not a reason to divide
+    # the whole take by 100.
     peak = float(weights.max())
-    if 1.5 < peak <= 100.0 and weights.min() >= 0.0:
+    over = (weights > 1.01).any(axis=1)
+    if 1.5 < peak <= 100.0 and weights.min() >= 0.0 and over.mean() >= 0.5:
         weights = weights / 100.0
         warnings.append(f"blend-shape values look like percentages (max {peak:g}); divided by 100")
+    elif over.any():
+        first = int(line_numbers[int(np.argmax(over))])
+        warnings.append(f"clipped blend-shape values above 1 (max {peak:g}) on {int(over.sum())} frame(s), "
+                        f"first on line {first}")
 
     def pose(columns: Sequence[int], label: str, degrees: bool) -> Optional[np.ndarray]:
         block = values[:, list(columns)]

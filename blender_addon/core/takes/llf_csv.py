@@ -131,6 +131,7 @@ class _ColumnRoles:
         self.rotations: dict[str, int] = {}   # "HeadYaw" ... -> column
         self.count: Optional[int] = None      # BlendShapeCount column
         self.ignored: list[str] = []
+        self.duplicates: list[tuple[str, str]] = []   # (first column, later column) of one channel
         rotation_keys = {_key(r): r for r in _ROTATION_COLUMNS}
         for c, name in enumerate(columns):
             key = _key(name)
@@ -141,6 +142,8 @@ class _ColumnRoles:
                 self.rotations.setdefault(rotation_keys[key], c)
             elif arkit_name and arkit_name not in self.shapes:
                 self.shapes[arkit_name] = c
+            elif arkit_name:
+                self.duplicates.append((columns[self.shapes[arkit_name]], name))
             else:
                 self.ignored.append(name or "(unnamed)")
 
@@ -163,6 +166,9 @@ def parse_llf_csv(text: str, where: str = KIND, fps: Optional[float] = None) -> 
     if not numbered:
         raise TakeError(f"{where}: the file is empty")
     header_line, header = numbered[0]
+    if "," not in header and header.count(";") >= 2:
+        raise TakeError(f"{where}: values are separated by ';' (a spreadsheet saved with regional "
+                        f"settings); save it as CSV with commas and import again", line=header_line)
     columns = [c.strip().strip('"').strip() for c in header.split(",")]
     while columns and not columns[-1]:
         columns.pop()
@@ -182,6 +188,10 @@ def parse_llf_csv(text: str, where: str = KIND, fps: Optional[float] = None) -> 
     if not roles.shapes:
         raise TakeError(f"{where}: no blend-shape columns (expected names like 'EyeBlinkLeft')",
                         line=header_line)
+    if roles.duplicates:
+        first, later = roles.duplicates[0]
+        raise TakeError(f"{where}: columns '{first}' and '{later}' are the same blend shape; "
+                        f"remove one of them and import again", line=header_line)
     warnings: list[str] = []
     if roles.ignored:
         warnings.append(f"ignored {len(roles.ignored)} unknown column(s): "

@@ -27,6 +27,49 @@ STANDARD_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0, 72.0
                   120.0, 240.0)
 DEFAULT_FPS = 30.0  # a one-sample take has no measurable rate
 
+# Limits that protect the machine (docs/drive.md, "Limits"): every keyframe costs Blender
+# about 100 bytes, so a take whose timecode jumps by hours would otherwise write tens of
+# millions of keys and take gigabytes before the artist sees anything.
+MAX_DURATION_S = 3600.0
+"""A take longer than an hour is refused: phone and video takes are minutes long."""
+MAX_KEYS = 15_000_000
+"""Samples x channels of one take (a 60 Hz hour of 52 shapes and 9 rotations is 13 M)."""
+GAP_FACTOR = 1000.0
+GAP_MIN_S = 60.0
+"""A step longer than both ``GAP_FACTOR`` median steps and ``GAP_MIN_S`` is not a dropout
+(tracking lost for a few seconds is one: the face looked away); it is two recordings in one
+file or a broken timecode. Such a take is refused, naming the frame, rather than clamped or
+split: either would guess which part the artist wanted."""
+MAX_ROTATION_RAD = 4.0 * math.pi
+"""Rotations are radians; beyond two turns either side a value is a unit error or garbage."""
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.3g} s" if seconds >= 1 else f"{seconds * 1000:.3g} ms"
+
+
+def check_span(times: np.ndarray, n_channels: int, src: str) -> None:
+    """Refuse a take whose time span or key count is beyond the limits above."""
+    steps = np.diff(times)
+    if steps.size >= 2:
+        usual = float(np.median(steps))
+        i = int(np.argmax(steps))
+        if steps[i] > max(GAP_FACTOR * usual, GAP_MIN_S):
+            raise TakeError(f"{src}: frame {i + 1} comes {_duration_text(float(steps[i]))} after the frame "
+                            f"before it (the usual step is {_duration_text(usual)}): the file joins two "
+                            f"recordings or has a broken timecode; cut the stray rows and import again")
+    duration = float(times[-1] - times[0])
+    if duration > MAX_DURATION_S:
+        raise TakeError(f"{src}: the take lasts {_duration_text(duration)}, more than the "
+                        f"{_duration_text(MAX_DURATION_S)} Facsimile imports; split the file")
+    if times.size * max(1, n_channels) > MAX_KEYS:
+        raise TakeError(f"{src}: {times.size} samples x {n_channels} channels is more than "
+                        f"{MAX_KEYS // 1_000_000} M keys; split the file")
+
 
 def estimate_fps(times: np.ndarray) -> float:
     """Nominal sample rate of ``times``: 1 / median step, snapped to a standard rate.
@@ -75,6 +118,9 @@ def _check_channel(source: str, what: str, array, t: int, widths: tuple[int, ...
                         f"{'|'.join(map(str, widths))})")
     if not np.all(np.isfinite(a)):
         raise TakeError(f"{source}: {what} contains missing or infinite values")
+    if unwrap and a.size and float(np.abs(a).max()) > MAX_ROTATION_RAD:
+        raise TakeError(f"{source}: {what} reaches {float(np.abs(a).max()):.3g}, beyond two turns in "
+                        f"radians: the column is corrupt or not in radians")
     # Unwrapped so consecutive samples never jump by more than pi: keyframed Euler curves
     # then interpolate the short way instead of spinning around.
     return np.unwrap(a, axis=0) if unwrap else a
@@ -143,6 +189,9 @@ class Take:
                                                  self.eye_rotation_right, t, (2, 3), True)
         self.head_position = _check_channel(src, "head position", self.head_position, t, (3,),
                                             False)
+        channels = len(self.names) + sum(0 if a is None else a.shape[1] for a in (
+            self.head_rotation, self.eye_rotation_left, self.eye_rotation_right, self.head_position))
+        check_span(times, channels, src)
         self.fps = float(self.fps) if self.fps else estimate_fps(times)
         if not (math.isfinite(self.fps) and self.fps > 0):
             raise TakeError(f"{src}: frame rate must be positive, got {self.fps}")

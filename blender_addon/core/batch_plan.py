@@ -117,7 +117,8 @@ def safe_name(text: str) -> str:
 
 
 def _where(kind: str, i: int, entry) -> str:
-    name = entry.get("name") or entry.get("file") if isinstance(entry, dict) else None
+    name = entry if isinstance(entry, str) else \
+        (entry.get("name") or entry.get("file")) if isinstance(entry, dict) else None
     return f"{kind} {i}" + (f" ({name})" if name else "")
 
 

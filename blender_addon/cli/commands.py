@@ -4,6 +4,7 @@
     rig  MESH… --out OUT.blend
     bake TARGET… --take TAKE --out OUT.blend [--glb OUT.glb]
     demo [--out DIR]
+    batch MANIFEST.json [--jobs N] [--only TASK]
 
 One progress line per stage on stdout; bad input exits 2 with one line on stderr
 (``facsimile: error: …``), any other failure exits 1 the same way. bpy is imported only
@@ -16,6 +17,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+from . import batch
 
 ADDON = __package__.rpartition(".")[0] or "blender_addon"
 _handle = None
@@ -83,7 +86,9 @@ def cmd_rig(args) -> None:
     _start()
     for path in args.meshes:
         pipeline.stage(f"loading {Path(path).name}")
-        pipeline.rig(pipeline.largest(pipeline.import_meshes(path)), args.naming)
+        meshes = pipeline.import_meshes(path)
+        for obj in pipeline.named(meshes, args.object, path) if args.object else [pipeline.largest(meshes)]:
+            pipeline.rig(obj, args.naming)
     pipeline.stage(f"wrote {pipeline.save_blend(args.out)}")
 
 
@@ -92,6 +97,8 @@ def cmd_bake(args) -> None:
 
     _start()
     pipeline.import_take(args.take, args.timecode_fps)
+    if args.map:
+        pipeline.load_map(args.map)
     driven = []
     for path in args.targets:
         pipeline.stage(f"loading {Path(path).name}")
@@ -123,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("meshes", nargs="+", metavar="MESH", help=".obj, .glb/.gltf, .fbx or .blend")
     p.add_argument("--out", required=True, metavar="OUT.blend")
     p.add_argument("--naming", default="ARKIT", choices=("ARKIT", "ARKIT_LR", "ICT53"))
+    p.add_argument("--object", action="append", metavar="NAME",
+                   help="rig this mesh object (repeatable; default: each file's largest mesh)")
     p.set_defaults(func=cmd_rig)
 
     p = sub.add_parser("bake", help="bake a take onto one or many characters")
@@ -137,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-step", type=int, default=1, help="key every Nth frame (default 1)")
     p.add_argument("--offset", type=float, default=0.0, help="shift the keys by frames")
     p.add_argument("--smoothing", type=float, default=0.0, help="Gaussian sigma in frames")
+    p.add_argument("--map", metavar="MAP.json", help="retarget map preset (Save Retarget Map)")
     p.add_argument("--timecode-fps", type=int, default=0,
                    help="Live Link Face timecode base (default: detect)")
     p.set_defaults(func=cmd_bake)
@@ -145,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--no-render", action="store_true", help="skip the contact sheet")
     p.set_defaults(func=cmd_demo)
+
+    batch.add_parser(sub)
     return parser
 
 
@@ -161,7 +173,7 @@ def main(argv=None) -> int:
         return 2
     try:
         validate(args)
-        args.func(args)
+        status = args.func(args) or 0   # batch: 1 when a task failed, the others still done
     except CliError as err:
         print(f"facsimile: error: {err}", file=sys.stderr)
         return 2
@@ -169,7 +181,7 @@ def main(argv=None) -> int:
         print(f"facsimile: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     print(f"[facsimile] done in {time.perf_counter() - t0:.1f} s", flush=True)
-    return 0
+    return status
 
 
 def exit_process(code: int):

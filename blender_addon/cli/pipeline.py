@@ -122,6 +122,16 @@ def largest(meshes) -> object:
     return max(meshes, key=lambda o: len(o.data.vertices))
 
 
+def named(meshes, names, path: str) -> list:
+    """The meshes called ``names`` among those a file brought in (CliError naming the others)."""
+    by_name = {o.name: o for o in meshes}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise CliError(f"{Path(path).name}: no mesh object named {', '.join(map(repr, missing))} "
+                       f"(it has {', '.join(map(repr, sorted(by_name)))})")
+    return [by_name[n] for n in names]
+
+
 def activate(objs) -> None:
     for obj in bpy.context.view_layer.objects:
         obj.select_set(False)
@@ -182,6 +192,13 @@ def import_take(path: str, timecode_fps: int = 0) -> object:
     call(bpy.ops.facsimile.import_take, f"take {Path(path).name}", filepath=str(path),
          start_frame=1, timecode_fps=timecode_fps, set_range=True)
     return bpy.context.scene.facsimile_drive.source
+
+
+def load_map(path: str) -> None:
+    """A retarget map preset (``facsimile.save_map``'s JSON) as the scene's map."""
+    if not os.path.isfile(path):
+        raise CliError(f"map {Path(path).name}: no such file")
+    call(bpy.ops.facsimile.load_map, f"map {Path(path).name}", filepath=str(path))
 
 
 def bake(objs, **options) -> None:

@@ -2,7 +2,7 @@
 """Facsimile: neural facial rigging and retargeting for Blender.
 
 This file only registers. Every feature lives in its own folder (``rig/``, ``drive/`` for
-performances, ``video/``, ``cli/`` for the command line) over the bpy-free ``core/`` package
+performances, ``live/`` for phone capture, ``video/``, ``cli/`` for the command line) over the bpy-free ``core/`` package
 (docs/architecture.md); bpy-dependent modules are
 imported inside :func:`register` so that ``blender_addon.core`` stays importable
 without Blender (training and the tests import it).
@@ -12,9 +12,9 @@ _modules = []
 
 
 def _feature_modules():
-    from . import cli, drive, prefs, rig, video
+    from . import cli, drive, live, prefs, rig, video
 
-    return [prefs, rig, drive, video, cli]
+    return [prefs, rig, drive, live, video, cli]
 
 
 def register():

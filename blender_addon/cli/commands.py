@@ -5,6 +5,7 @@
     bake TARGET… --take TAKE --out OUT.blend [--glb OUT.glb]
     demo [--out DIR]
     batch MANIFEST.json [--jobs N] [--only TASK]
+    record --protocol livelinkface|facecap|ifacialmocap --seconds S --out TAKE.csv [--port N]
 
 One progress line per stage on stdout; bad input exits 2 with one line on stderr
 (``facsimile: error: …``), any other failure exits 1 the same way. bpy is imported only
@@ -120,6 +121,14 @@ def cmd_demo(args) -> None:
     demo.run(Path(args.out), render=not args.no_render)
 
 
+def cmd_record(argv) -> int:
+    """The bpy-free headless recorder (``core/live/record.py``) with its own arguments and
+    exit status: 0 frames written, 1 nothing arrived, 2 bad input or the port in use."""
+    from ..core.live import record
+
+    return record.main(list(argv), prog="python -m blender_addon record")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m blender_addon",
                                      description="Facsimile headless pipeline (also: blender "
@@ -157,10 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     batch.add_parser(sub)
+    p = sub.add_parser("record", add_help=False,
+                       help="record a phone's live stream (Live Link Face, Face Cap, "
+                            "iFacialMocap) to a Live Link Face CSV (--help for options)")
+    p.add_argument("record_args", nargs=argparse.REMAINDER,
+                   help="--protocol livelinkface|facecap|ifacialmocap --seconds S --out TAKE.csv "
+                        "[--port N] [--host ADDR] [--phone IP]")
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["record"]:   # its options are the recorder's own (argparse would eat them)
+        return cmd_record(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:   # --help, or a usage error argparse already printed

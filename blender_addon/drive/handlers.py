@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""App handlers of the live preview: frame changes, source edits, file loads.
+"""App handlers of the live preview: frame changes, source edits, file loads, live frames.
 
 Only the glue to ``bpy.app.handlers``; what they run is in ``preview.py``.
 """
@@ -7,6 +7,7 @@ Only the glue to ``bpy.app.handlers``; what they run is in ``preview.py``.
 import bpy
 from bpy.app.handlers import persistent
 
+from .. import live_feed
 from . import preview
 
 
@@ -34,9 +35,11 @@ _HANDLERS = (("frame_change_pre", on_frame_change_pre),
 def register():
     for name, fn in _HANDLERS:
         getattr(bpy.app.handlers, name).append(fn)
+    live_feed.add_consumer(preview.on_live)   # live frames go through the preview's writer
 
 
 def unregister():
+    live_feed.remove_consumer(preview.on_live)
     for name, fn in _HANDLERS:
         handlers = getattr(bpy.app.handlers, name)
         if fn in handlers:

@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import animation, prefs, take_object
+from .. import animation, live_feed, prefs, take_object
 from ..core.errors import FacsimileError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
@@ -176,7 +176,7 @@ class FACSIMILE_OT_preview(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             problem = sources.source_problem(settings.source)
-            if problem:
+            if problem and not live_feed.is_live(scene):   # a live scene needs no take
                 raise TakeError(problem)
             take_object.ensure_channels(settings)
             state = preview.start(scene, chosen)
@@ -197,7 +197,7 @@ ROTATION_PARTS = (("HEAD", "Head", "The take's head rotation"),
 
 
 class FACSIMILE_OT_link_rotation(bpy.types.Operator):
-    """Drive the active object, or the active bone in Pose Mode, by the take's head or eye rotation (a Copy Rotation constraint)"""
+    """Drive the active object, or the active bone in Pose Mode, by the take's head or eye rotation, or the live capture's while it runs (a Copy Rotation constraint)"""
 
     bl_idname = "facsimile.link_rotation"
     bl_label = "Link Rotation"
@@ -206,14 +206,16 @@ class FACSIMILE_OT_link_rotation(bpy.types.Operator):
     part: bpy.props.EnumProperty(name="Rotation", items=ROTATION_PARTS, default="HEAD")
 
     def execute(self, context):
-        take = context.scene.facsimile_drive.source
+        # While live, the live Empties carry the rotation (set, not keyed, at the packet rate).
+        live = live_feed.rotation_object(context.scene)
+        take = live or context.scene.facsimile_drive.source
         if not take_object.is_take_object(take):
             self.report({"ERROR"}, "Facsimile: the source is not a take with rotations")
             return {"CANCELLED"}
         label = dict((p[0], p[1].lower()) for p in ROTATION_PARTS)[self.part]
         driver = take if self.part == "HEAD" else take_object.eye_objects(take).get(self.part[-1])
-        has_rotation = driver is not None and any(
-            fc.data_path == "rotation_euler" for fc in animation.assigned_fcurves(driver))
+        has_rotation = driver is not None and (live is not None or any(
+            fc.data_path == "rotation_euler" for fc in animation.assigned_fcurves(driver)))
         if not has_rotation:
             self.report({"ERROR"}, f"Facsimile: the take has no {label} rotation")
             return {"CANCELLED"}

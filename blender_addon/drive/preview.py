@@ -10,7 +10,13 @@ so Blender evaluates one shape key instead of 52. Writing *before* the frame is 
 means the depsgraph picks the values up in the same update, in playback and in renders.
 
 The tables live in memory (derived data, rebuilt on the first frame after a change or a
-reload); the preview flag, the targets and the map are in the .blend. A file saved during
+reload); the preview flag, the targets and the map are in the .blend.
+
+A live capture (the ``live/`` feature) drives the same targets through this same path: while
+the scene is live (``live_feed.py``) each row is the newest live frame through the retarget
+map and the target's plan instead of a row of the table, written by the same
+:func:`_write`; the live feature calls in through ``live_feed`` at the packet rate, and a
+preview may run on a live scene without any take as its source. A file saved during
 a preview is put back on load (preview off, keys unfolded), as is every mesh on stop.
 The app handlers that call in here are in ``handlers.py``.
 """
@@ -22,9 +28,12 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from .. import animation, prefs
+from .. import animation, live_feed, prefs
 from ..core.drive_values import drive_values
 from ..core.errors import FacsimileError
+from ..core.retarget import RetargetMap
+from ..core.takes import TakeError
+from ..core.target_plan import TargetPlan
 from . import fold, opsdata, sources, targets
 
 
@@ -32,7 +41,8 @@ from . import fold, opsdata, sources, targets
 class _Target:
     obj_name: str
     key_indices: np.ndarray   # positions in key_blocks of the driven keys
-    table: np.ndarray         # (F, K) values per frame of the take
+    table: np.ndarray | None  # (F, K) values per frame of the take (None: live only, no take)
+    plan: TargetPlan | None = None   # turns live weights into this target's values
 
 
 @dataclass
@@ -41,6 +51,9 @@ class _Tables:
     targets: list = field(default_factory=list)
     source_ids: tuple = ()    # pointers of the datablocks whose change invalidates the tables
     error: str = ""
+    rmap: RetargetMap | None = None   # for live frames, read once per build
+    sparsity: float = 0.0
+    generation: int = -1      # live_feed.generation() the tables were built at
 
 
 @dataclass
@@ -65,26 +78,37 @@ def _source_ids(obj) -> tuple:
 
 def build(scene, objs) -> _Tables:
     """Read the source and compute the tables of ``objs`` (raises TakeError/TargetError;
-    changes nothing)."""
+    changes nothing). A live scene needs no source: its targets get plans, no tables."""
     settings = scene.facsimile_drive
-    placed = sources.read_source(settings.source, scene)
+    try:
+        placed = sources.read_source(settings.source, scene)
+    except TakeError:
+        if not live_feed.is_live(scene):
+            raise
+        placed = None
     rmap = opsdata.retarget_map(settings)
-    tables = _Tables(first_frame=placed.first_frame, source_ids=_source_ids(settings.source))
+    tables = _Tables(first_frame=placed.first_frame if placed else 0,
+                     source_ids=_source_ids(settings.source) if placed else (), rmap=rmap,
+                     sparsity=settings.solve_sparsity, generation=live_feed.generation())
     for obj in objs:
         plan = targets.plan_target(obj, settings.mode, prefs.provider_choice())
-        table = drive_values(placed, rmap, plan, placed.frames,
-                                      smooth=settings.solve_smooth, sparsity=settings.solve_sparsity)
-        tables.targets.append(_Target(obj.name, plan.key_indices, table.astype(np.float32)))
+        table = None
+        if placed is not None:
+            table = drive_values(placed, rmap, plan, placed.frames, smooth=settings.solve_smooth,
+                                 sparsity=settings.solve_sparsity).astype(np.float32)
+        tables.targets.append(_Target(obj.name, plan.key_indices, table, plan))
     return tables
 
 
 def _tables(scene) -> _Tables:
     preview = _previews.setdefault(scene.name_full, _Preview())
+    if preview.tables is not None and preview.tables.generation != live_feed.generation():
+        preview.tables = None   # the scene went live or stopped: plans with/without a take
     if preview.tables is None:
         try:
             preview.tables = build(scene, opsdata.preview_objects(scene.facsimile_drive))
         except FacsimileError as err:   # TakeError, TargetError, InferenceError: shown in the panel
-            preview.tables = _Tables(error=str(err))
+            preview.tables = _Tables(error=str(err), generation=live_feed.generation())
         for target in preview.tables.targets:       # folded in the file, not in memory:
             obj = bpy.data.objects.get(target.obj_name)   # an undo or a reload happened
             if target.obj_name not in preview.folds and fold.is_folded(obj):
@@ -93,27 +117,44 @@ def _tables(scene) -> _Tables:
 
 
 def apply(scene) -> None:
-    """Write the current frame's values to every preview target."""
+    """Write the current frame's values (or the newest live frame's) to every preview target."""
     tables = _tables(scene)
     if tables.error:
         return
     folds = _previews[scene.name_full].folds
+    live = live_feed.weights(scene)
+    mapped = tables.rmap.apply(live[None]) if live is not None else None
     for target in tables.targets:
-        obj = bpy.data.objects.get(target.obj_name)
-        keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
-        if keys is None or len(keys.key_blocks) <= int(target.key_indices.max()):
-            continue   # deleted or re-keyed since the preview started: skip, never fail
-        row = target.table[int(np.clip(scene.frame_current - tables.first_frame, 0,
-                                       len(target.table) - 1))]
-        values = np.empty(len(keys.key_blocks), np.float32)
-        keys.key_blocks.foreach_get("value", values)
-        values[target.key_indices] = row
-        keys.key_blocks.foreach_set("value", values)   # the sliders show the performance
-        folded = folds.get(target.obj_name)
-        if folded is not None:
-            folded.write(keys, values[folded.positions])
-        if bpy.app.version < (5, 0, 0):
-            keys.user.update_tag()   # 4.x does not tag after foreach_set (ecosystem.md 2.4)
+        if mapped is not None:
+            row = target.plan.values(mapped, sparsity=tables.sparsity)[0]
+        elif target.table is not None:
+            row = target.table[int(np.clip(scene.frame_current - tables.first_frame, 0,
+                                           len(target.table) - 1))]
+        else:
+            continue   # live, but no frame yet
+        _write(target, row, folds.get(target.obj_name))
+
+
+def _write(target: _Target, row: np.ndarray, folded) -> None:
+    """Set ``target``'s driven keys to ``row`` and its folded preview key to their blend."""
+    obj = bpy.data.objects.get(target.obj_name)
+    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+    if keys is None or len(keys.key_blocks) <= int(target.key_indices.max()):
+        return   # deleted or re-keyed since the preview started: skip, never fail
+    values = np.empty(len(keys.key_blocks), np.float32)
+    keys.key_blocks.foreach_get("value", values)
+    values[target.key_indices] = row
+    keys.key_blocks.foreach_set("value", values)   # the sliders show the performance
+    if folded is not None:
+        folded.write(keys, values[folded.positions])
+    if bpy.app.version < (5, 0, 0):
+        keys.user.update_tag()   # 4.x does not tag after foreach_set (ecosystem.md 2.4)
+
+
+def on_live(scene) -> None:
+    """``live_feed`` consumer: a live frame arrived, or the scene stopped being live."""
+    if scene.facsimile_drive.preview:
+        apply(scene)
 
 
 def start(scene, objs) -> _Tables:

@@ -380,3 +380,28 @@ def test_two_phones_two_takes(tmp_path):
     for (_, path, _), sent in zip(result.files, (a, b)):
         np.testing.assert_allclose(read_llf_csv(path).to_arkit52(),
                                    np.stack([f.weights for f in sent]), atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------ calibration
+
+def test_neutral_calibration_matches_video_calibration():
+    from blender_addon.core.live.calibration import Neutral
+    from blender_addon.core.video.take import calibrate
+
+    frames = make_frames(9, seed=3)
+    neutral = Neutral.from_frames(frames)
+    rest = np.median(np.stack([f.weights for f in frames]).astype(np.float64), axis=0)
+    np.testing.assert_allclose(neutral.weights, rest)
+    later = make_frames(4, seed=4)
+    w = np.stack([f.weights for f in later])
+    np.testing.assert_allclose(neutral.apply_weights(w), calibrate(w, rest, None))
+    np.testing.assert_allclose(neutral.apply_weights(w[0]), calibrate(w[:1], rest, None)[0])
+    # The rest pose itself maps to (nearly) zero weights and zero head rotation.
+    face = 0.9 * frames[0].weights   # below the 0.95 cap on rest values
+    still = [LiveFrame(weights=face, head_rotation=frames[0].head_rotation)] * 3
+    calm = Neutral.from_frames(still)
+    assert np.abs(calm.apply_weights(face)).max() < 1e-6
+    np.testing.assert_allclose(calm.apply_head(frames[0].head_rotation), 0.0, atol=1e-9)
+    assert Neutral(weights=rest).apply_head(frames[0].head_rotation) is frames[0].head_rotation
+    with pytest.raises(ValueError):
+        Neutral.from_frames([])

@@ -141,9 +141,9 @@ def record(protocol: str, port: Optional[int], seconds: float, out_csv,
     return result
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "python -m blender_addon.core.live.record") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m blender_addon.core.live.record",
+        prog=prog,
         description="Record a live face stream to a Live Link Face CSV take.")
     parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS))
     parser.add_argument("--port", type=int, default=None,

@@ -32,10 +32,11 @@ def _ict(name: str) -> int:
     raise KeyError(name)
 
 
-def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray]) -> None:
+def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], complete_blink: bool = True) -> None:
     """Apply the three rules to ``result`` in place. ``deltas_proxy`` (P,53,3) canonical
     deltas on the proxy (unused for now: the rules read geometry only); ``objects``
-    separate eye meshes, world space."""
+    separate eye meshes, world space; ``complete_blink`` False leaves the blink as the
+    localization made it (painted groups)."""
     norm = head.norm
     points = norm.apply(head.verts_world).astype(np.float64)
     faces = np.asarray(head.faces, np.int64)
@@ -60,7 +61,7 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray]) -> 
         closure = eyes.lid_closure(eye, points, skin_faces, before)
         report.closure_network[eye.side] = closure
         report.completed[eye.side] = False
-        if not closure >= eyes.CLOSED:
+        if complete_blink and not closure >= eyes.CLOSED:
             after = eyes.complete_blink(eye, points, skin_faces, skin, before)
             if eye.source != "object":
                 after[eye.vertices] = before[eye.vertices]       # the eyeball itself never blinks

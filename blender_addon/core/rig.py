@@ -236,12 +236,15 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     omega = loc["localization"]
     stage(0.7, "transfer")
     deltas_proxy = omega[:, :, None] * responses
+    # Painted groups are the artist's word on where each shape acts: the geometric blink
+    # completion would put the lid motion back where the paint took it out.
     return _rules(_finish(head, deltas_proxy, weights_proxy, strength, timings, t),
-                  head, deltas_proxy * float(strength), eye_rules, eye_objects)
+                  head, deltas_proxy * float(strength), eye_rules, eye_objects,
+                  complete_blink=painted_weights is None)
 
 
 def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_rules: bool,
-           eye_objects) -> RigResult:
+           eye_objects, complete_blink: bool = True) -> RigResult:
     """The eye and mouth rules after the networks (``core.face_rules``), in place."""
     objects = [np.asarray(o, np.float64).reshape(-1, 3) for o in eye_objects]
     result.eye_object_deltas = [{} for _ in objects]
@@ -250,7 +253,7 @@ def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_
     from . import face_rules
 
     t = time.perf_counter()
-    face_rules.apply(result, head, deltas_proxy, objects)
+    face_rules.apply(result, head, deltas_proxy, objects, complete_blink=complete_blink)
     result.timings["rules"] = time.perf_counter() - t
     return result
 
@@ -313,12 +316,13 @@ to read on screen: Suzanne's peaks at 0.9 % (jawOpen 0.6 %), a human head's jawO
 
 
 def peak_motion(result: RigResult, verts_world: np.ndarray) -> tuple[float, str]:
-    """(largest displacement of any ARKit shape over the skin's width, that shape's name)."""
+    """(largest displacement of any ARKit shape on the skin over the skin's width, that shape's
+    name). The skin only: eyeballs turning for eyeLook* say nothing about the face's shapes."""
     skin = np.asarray(verts_world)[result.skin]
     if len(skin) == 0:
         return 0.0, ""
     width = float(np.ptp(skin[:, 0]))
-    peaks = np.linalg.norm(result.ict_deltas, axis=2).max(axis=1)   # (53,) per ICT shape
+    peaks = np.linalg.norm(result.ict_deltas[:, result.skin], axis=2).max(axis=1)   # (53,) per ICT shape
     best = int(np.argmax(peaks))
     name = arkit.ICT_53[best]
     return (float(peaks[best]) / width if width > 0 else 0.0), name

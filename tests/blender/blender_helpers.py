@@ -31,6 +31,18 @@ _CLI = ("import importlib, sys\n"
         "entry.exit_process(entry.main(sys.argv[1:]))\n")
 
 
+def wheels_ready() -> None:
+    """Make sure the extension is enabled, so its wheels (PyAV, SciPy, ONNX Runtime) are on disk.
+
+    Blender keeps an extension's wheels in its site-packages only while it is enabled: the
+    ``addon`` fixture's teardown disables it, which removes them. Session fixtures that use
+    PyAV outside a test's ``addon`` (the rendered clip, its track) call this first."""
+    import addon_utils
+
+    if ADDON_MODULE not in bpy.context.preferences.addons:
+        addon_utils.enable(ADDON_MODULE, default_set=True)
+
+
 def clean_env(**extra) -> dict:
     """This process's environment without the test runner's path: a user's Blender."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

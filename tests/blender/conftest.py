@@ -49,6 +49,10 @@ def _install() -> Path:
     done = bpy.ops.extensions.package_install_files(filepath=_zip, repo="user_default", enable_on_install=True)
     if done != {"FINISHED"}:
         raise pytest.UsageError(f"Blender's installer did not install {_zip}: {done}")
+    # Saved as enabled: the fresh Blender processes some tests start (the CLI, renders) share
+    # this user folder, and a Blender that starts with the extension disabled removes its
+    # wheels from the extension site-packages, under this process's feet.
+    bpy.ops.wm.save_userpref()
     spec = importlib.util.find_spec(ADDON_MODULE)
     if spec is None:
         raise pytest.UsageError(f"{ADDON_MODULE} is not importable after installing {_zip}")

@@ -25,7 +25,7 @@ import pytest
 
 from bl_ext.user_default.facsimile.core import arkit
 from bl_ext.user_default.facsimile.core.video import take as tv
-from blender_helpers import clean_env
+from blender_helpers import clean_env, wheels_ready
 
 pytest.importorskip("av")
 HERE = Path(__file__).resolve().parent
@@ -51,6 +51,7 @@ def _render(npz: Path, out: Path) -> None:
 @pytest.fixture(scope="session")
 def known_video(facecap_path, bpy_module):
     """(mp4 path, names, weights (T, n), head (T, 3)) of the rendered known performance."""
+    wheels_ready()
     digest = hashlib.sha256()
     digest.update((HERE / "video_scene.py").read_bytes())
     digest.update(bpy_module.app.version_string.encode())
@@ -65,6 +66,7 @@ def known_video(facecap_path, bpy_module):
 
 @pytest.fixture(scope="session")
 def known_track(known_video):
+    wheels_ready()
     path = known_video[0]
     return tv.track_video(path, tv.VideoOptions())
 
@@ -134,6 +136,7 @@ def test_smoothing_and_calibration_keep_the_curves(known_video, known_track):
 
 
 def _mirror_copy(src: Path, dst: Path) -> Path:
+    wheels_ready()
     import av
 
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:

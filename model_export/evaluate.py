@@ -177,6 +177,20 @@ def evaluate_mouth(head: TestHead, model_dir: Path | None = None) -> dict:
     return out
 
 
+ROCKETBOX_HEADS = ("rocketbox_female02", "rocketbox_male03")
+
+
+def rocketbox_head(name: str) -> TestHead:
+    """A Rocketbox game avatar's head with its 52 ARKit shapes (a test head, as facecap;
+    ``shared/data/rocketbox/README.md``): Y up, +Z forward, cm -> Blender frame."""
+    with np.load(data_root() / "rocketbox" / f"{name}.npz") as d:
+        to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
+        names = [arkit.normalize_name(str(n)) for n in d["names"]]
+        order = [names.index(n) for n in arkit.ARKIT_52]
+        return TestHead(name, to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64),
+                        to_b(d["deltas"])[order].astype(np.float64), arkit.ARKIT_52, 10.0)
+
+
 SOCKET_SEED = HELDOUT_SEED + 13
 SOCKET_REGIONS = ("face", "head_and_neck", "mouth_socket", "eye_socket_left", "eye_socket_right",
                   "gums_and_tongue", "teeth", "eyeball_left", "eyeball_right")

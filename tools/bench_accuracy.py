@@ -23,6 +23,7 @@ from tools.docblock import write_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+MODELS_DOC = ROOT / "docs" / "models.md"
 METHODS = ("nothing", "surface_transfer", "global_only", "facsimile")
 LABELS = {"nothing": "predict nothing", "surface_transfer": "surface transfer of ICT mean (auto-aligned)",
           "global_only": "global code only (NFR-style ablation)", "facsimile": "**Facsimile (NFS)**"}
@@ -204,6 +205,11 @@ def artist_heads(ict_heads, model_dir) -> tuple[list[str], dict]:
     for name, row in rows.items():
         print(f"  {name}: " + "; ".join(f"{c} {m['relative']:.3f}/{m['relative_at_gain']:.3f}" for c, m in row.items()),
               flush=True)
+    return artist_table(rows), rows
+
+
+def artist_table(rows: dict) -> list[str]:
+    """Table (f) from :func:`artist_heads`' rows (also written into docs/models.md)."""
     lines = ["### (f) artists' heads: closed cavities and the eye rules (ablation)", "",
              ("Every head rigged four ways: the cavity step (`core/cavities.py`: closed eye sockets, mouth bags "
               "and nasal tubes found by visibility from 64 directions outside the head; the networks see the "
@@ -227,7 +233,7 @@ def artist_heads(ict_heads, model_dir) -> tuple[list[str], dict]:
                 cavity += f" ({m['cavity_found']:.0%} found, {m['cavity_false']:.0f} false)"
             lines.append(f"| {name} | {cav} | {rules} | {m['relative']:.3f} | {m['gain']:.2f} | "
                          f"{m['relative_at_gain']:.3f} | {m['blink_share']:.2f} | {cavity} | {m['seconds']:.2f} |")
-    return lines + [""], rows
+    return lines + [""]
 
 
 def main(argv=None) -> None:
@@ -247,6 +253,7 @@ def main(argv=None) -> None:
         Path(args.json).write_text(json.dumps(summary, indent=2))
     if model_dir is None or args.write:
         write_block(DOC, "accuracy", lines, "## Accuracy (`python build.py bench accuracy`)")
+        write_block(MODELS_DOC, "cavities", artist_table(summary["artist_heads"]))
 
 
 if __name__ == "__main__":

@@ -73,11 +73,7 @@ def calibrate_gaze() -> dict:
 
 
 def rocketbox_head(name: str) -> ev.TestHead:
-    with np.load(data_root() / "rocketbox" / f"{name}.npz") as d:
-        names = [arkit.normalize_name(str(n)) for n in d["names"]]
-        order = [names.index(n) for n in arkit.ARKIT_52]
-        return ev.TestHead(name, _to_blender(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64),
-                           _to_blender(d["deltas"])[order].astype(np.float64), arkit.ARKIT_52, 10.0)
+    return ev.rocketbox_head(name)
 
 
 def facecap_eyes() -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:

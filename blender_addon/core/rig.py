@@ -65,6 +65,10 @@ class RigResult:
     eye_object_deltas: list = field(default_factory=list)
     report: EyeReport = field(default_factory=EyeReport)
     notes: list = field(default_factory=list)   # what was corrected or is doubtful, one line each
+    # (V,) bool: skin inside closed cavities (sockets, mouth bags, nasal tubes) that
+    # followed the outer skin instead of being rigged (``core.cavities``); None when the
+    # cavity step was off.
+    cavity: np.ndarray | None = None
 
     def arkit_delta(self, name: str) -> np.ndarray:
         """(V,3) one ARKit shape: its ICT shape (a view), the sum of two for the split
@@ -104,6 +108,12 @@ class PreparedHead:
     prepared: features.PreparedMesh
     n_verts: int
     faces: np.ndarray | None = None     # (F,3) the original triangles (the eye and mouth rules)
+    # Closed cavities (``core.cavities``): the networks saw the outer skin only; ``carry``
+    # moves these rows with it, fading with depth, ``carry_regions`` without the fading.
+    cavity: np.ndarray | None = None    # (V,) bool, None when the step was off
+    carry_regions: scipy.sparse.csr_matrix | None = None
+    cavity_attenuation: np.ndarray | None = None   # (C,) per cavity row, in row order
+    cavity_seconds: float = 0.0
     _nearest_skin: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -121,7 +131,7 @@ class PreparedHead:
         return self._nearest_skin
 
 
-def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
+def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = True) -> PreparedHead:
     from . import features
     from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
     from .mesh.proxy import build_proxy
@@ -172,11 +182,18 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray) -> PreparedHead:
     position[skin_welded] = np.arange(len(skin_welded))
     proxy = proxy.take(position[head_parts.vertex_map[skin]])
     carry = proxy.carry_matrix(rows=np.flatnonzero(skin), n_rows=len(verts))
-    prepared = features.prepare(proxy.verts, proxy.faces)
     used = np.zeros(len(head_parts.verts), bool)
     used[head_parts.faces.ravel()] = True
     part_labels = np.where(used & ~head_parts.skin, head_parts.part, -1)[head_parts.vertex_map]
-    return PreparedHead(skin, notes, part_labels, verts, norm, carry, prepared, len(verts), faces)
+    if not cavities:
+        prepared = features.prepare(proxy.verts, proxy.faces)
+        return PreparedHead(skin, notes, part_labels, verts, norm, carry, prepared, len(verts), faces)
+    from .cavities import outer_skin
+
+    outer = outer_skin(proxy, carry, head_parts, norm, verts, skin)
+    prepared = features.prepare(outer.verts, outer.faces)
+    return PreparedHead(skin, notes, part_labels, verts, norm, outer.carry, prepared, len(verts), faces,
+                        outer.cavity, outer.carry_regions, outer.attenuation, outer.seconds)
 
 
 def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",
@@ -184,7 +201,7 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
             progress: Callable[[float, str], None] | None = None,
             cancelled: Callable[[], bool] | None = None,
             rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL,
-            eye_rules: bool = True, eye_objects=()) -> RigResult:
+            eye_rules: bool = True, eye_objects=(), cavities: bool = True) -> RigResult:
     """Rig a head given in world space (any unit, Z up, facing -Y).
 
     ``painted_weights`` (V,R), when given, replaces the predicted region weights as the
@@ -195,6 +212,8 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     ``eye_rules`` applies the rules after the networks (``core.face_rules``: eyeballs
     turn for eyeLook*, the blink closes, tongueOut); ``eye_objects`` are separate eye
     meshes, world-space (N,3) arrays in the head's frame, that get eyeLook* keys of their own.
+    ``cavities`` runs the networks on the outer skin only and lets closed cavities (eye
+    sockets, mouth bags fused to the skin) follow it (``core.cavities``).
     """
     timings = {}
 
@@ -207,8 +226,10 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     t = time.perf_counter()
     stage(0.0, "proxy")
     verts_world = np.asarray(verts_world, np.float64)
-    head = prepare_head(verts_world, faces)
+    head = prepare_head(verts_world, faces, cavities)
     timings["proxy"] = time.perf_counter() - t
+    if cavities:
+        timings["cavities"] = head.cavity_seconds        # part of "proxy"
 
     t = time.perf_counter()
     stage(0.35, "inference")
@@ -280,14 +301,19 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     # the interpolation itself is left, one sparse product filling every row at once.
     world = (deltas_proxy * (float(strength) * head.norm.scale)).astype(np.float32)
     ict_deltas = parallel.sparse_dot(head.carry, world, shapes_first=True)          # (53,V,3)
-    region_weights = np.clip(parallel.sparse_dot(head.carry, weights_proxy.astype(np.float32)), 0.0, None)
+    carry_regions = head.carry if head.carry_regions is None else head.carry_regions
+    region_weights = np.clip(parallel.sparse_dot(carry_regions, weights_proxy.astype(np.float32)), 0.0, None)
     region_weights /= np.maximum(region_weights.sum(1, keepdims=True), 1e-12)
     jaw_part = _loose_parts_follow_jaw(head, deltas_proxy * float(strength), ict_deltas)
+    if head.cavity is not None and head.cavity.any():
+        from .cavities import mouth_bag_follows_jaw
+
+        mouth_bag_follows_jaw(head, deltas_proxy * float(strength), ict_deltas)
     timings["transfer"] = time.perf_counter() - t
     # On the proxy: the same shape at a fraction of the cost for dense heads.
     facing = looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
-                     info.label if info else "", timings, notes=list(head.notes))
+                     info.label if info else "", timings, notes=list(head.notes), cavity=head.cavity)
 
 
 def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,

@@ -164,8 +164,9 @@ def activate(objs) -> None:
 
 
 def _key_names(obj) -> set:
+    """The mesh's shape keys but its reference (Basis) key."""
     keys = obj.data.shape_keys
-    return {kb.name for kb in keys.key_blocks} if keys is not None else set()
+    return {kb.name for kb in keys.key_blocks if kb != keys.reference_key} if keys is not None else set()
 
 
 def _owned(obj) -> set:

@@ -9,17 +9,26 @@ operators' one-line reports become the CLI's error messages.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
 import bpy
 
+from .. import animation
+from ..core import arkit
 from ..core.errors import FacsimileError
+from ..core.regions import REGION_NAMES, group_name
+from ..core.target_plan import direct_rows
 
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".fbx", ".blend")
+OWNED_KEYS = "facsimile_keys"   # rig/ops.py: the keys Facsimile wrote (an ID property, public)
+_KEY_PATH = re.compile(r'^key_blocks\["(.*)"\]\.value$')
 
 
 class CliError(FacsimileError):
@@ -45,16 +54,18 @@ def _blender_output(keep: Callable[[str], bool]):
     own line, and saving or reading a scratch file adds no noise."""
     sys.stdout.flush()
     saved = os.dup(1)
+    lines: list = []   # everything Blender printed, for the caller (the JSON report)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 1)
         try:
-            yield
+            yield lines
         finally:
             sys.stdout.flush()
             os.dup2(saved, 1)
             os.close(saved)
             sink.seek(0)
-            for line in sink.read().decode("utf-8", "replace").splitlines():
+            lines += sink.read().decode("utf-8", "replace").splitlines()
+            for line in lines:
                 if keep(line):
                     print(line, flush=True)
 
@@ -63,14 +74,26 @@ def _not_an_error(line: str) -> bool:
     return not line.startswith("Error:")
 
 
-def call(op: Callable, what: str, **kwargs) -> None:
+def call(op: Callable, what: str, **kwargs) -> dict:
+    """Run an operator; its reports as {'info': [...], 'warnings': [...]} (CliError on failure)."""
     try:
-        with _blender_output(_not_an_error):
+        with _blender_output(_not_an_error) as lines:
             result = op(**kwargs)
     except RuntimeError as err:
         raise CliError(f"{what}: {_operator_error(err)}") from None
     if result != {"FINISHED"}:
         raise CliError(f"{what}: cancelled")
+    return reports_of(lines)
+
+
+def reports_of(lines) -> dict:
+    """Operator reports among the lines Blender printed ('Info: Facsimile: …')."""
+    found = {"info": [], "warnings": []}
+    for line in lines:
+        for prefix, kind in (("Info: ", "info"), ("Warning: ", "warnings")):
+            if line.startswith(prefix):
+                found[kind].append(line[len(prefix):].split("Facsimile: ", 1)[-1].strip())
+    return found
 
 
 def new_file() -> None:
@@ -140,10 +163,51 @@ def activate(objs) -> None:
     bpy.context.view_layer.objects.active = objs[0]
 
 
-def rig(obj, naming: str = "ARKIT") -> None:
+def _key_names(obj) -> set:
+    """The mesh's shape keys but its reference (Basis) key."""
+    keys = obj.data.shape_keys
+    return {kb.name for kb in keys.key_blocks if kb != keys.reference_key} if keys is not None else set()
+
+
+def _owned(obj) -> set:
+    keys = obj.data.shape_keys
+    return set(keys.get(OWNED_KEYS, ())) if keys is not None else set()
+
+
+def rig_names(naming: str) -> list:
+    """The shape-key names a rig writes in a naming style."""
+    if naming == "ICT53":
+        return list(arkit.ICT_53)
+    return [arkit.to_style(name, naming)[0] for name in arkit.ARKIT_52]
+
+
+def rig(obj, naming: str = "ARKIT", strength: float = 1.0, existing: str = "SKIP") -> dict:
+    """Rig ``obj`` with ``facsimile.rig``; what was written, for the JSON report.
+
+    ``existing='REPLACE'`` also replaces FX_ groups (a re-rig); with 'SKIP' a mesh that
+    already has them is refused before any work, naming the flag that re-rigs it.
+    """
+    fx = [g.name for g in obj.vertex_groups if g.name.startswith("FX_")]
+    if fx and existing != "REPLACE":
+        raise CliError(f"'{obj.name}' is already rigged ({len(fx)} FX_ groups): re-rig it with "
+                       "--existing REPLACE (the keys Facsimile wrote are regenerated either way)")
     stage(f"rigging '{obj.name}' ({len(obj.data.vertices)} vertices)")
     activate([obj])
-    call(bpy.ops.facsimile.rig, f"rig '{obj.name}'", naming=naming)
+    before, t0 = _key_names(obj), time.perf_counter()
+    reports = call(bpy.ops.facsimile.rig, f"rig '{obj.name}'", naming=naming, strength=strength,
+                   existing=existing, replace_groups=existing == "REPLACE")
+    owned, state = _owned(obj), bpy.context.scene.facsimile_rig
+    return {
+        "object": obj.name, "vertices": len(obj.data.vertices), "naming": naming,
+        "strength": strength, "existing": existing,
+        "groups": [group_name(r) for r in REGION_NAMES],
+        "keys_added": sorted(_key_names(obj) - before),
+        "keys_replaced": sorted(owned & before),
+        "keys_kept": sorted((set(rig_names(naming)) & before) - owned),
+        "provider": state.last_provider, "network_seconds": round(float(state.last_seconds), 3),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "warnings": reports["warnings"], "reports": reports["info"],
+    }
 
 
 def targets_of(path: str) -> tuple[list, list]:
@@ -160,20 +224,59 @@ def targets_of(path: str) -> tuple[list, list]:
     return [head], [head]
 
 
-def save_blend(path: str) -> Path:
+class Outputs:
+    """The files a command writes, all or none: each is written under a scratch name beside
+    its destination and renamed into place only when every one is complete, so a command
+    that fails (a .glb export after the .blend, a full disk) leaves no output behind."""
+
+    def __init__(self):
+        self.pending: list = []   # (scratch, final)
+
+    def scratch(self, path: str) -> tuple[Path, Path]:
+        final = Path(path).resolve()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # The scratch name keeps the suffix: Blender's writers add theirs when it is missing.
+        tmp = final.with_name(f".{final.stem}.facsimile-{os.getpid()}{final.suffix}")
+        self.pending.append((tmp, final))
+        return tmp, final
+
+    def commit(self) -> list:
+        for tmp, final in self.pending:
+            os.replace(tmp, final)
+        done, self.pending = [str(final) for _, final in self.pending], []
+        return done
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self.pending = []
+
+
+def save_blend(path: str, outputs: Outputs | None = None) -> Path:
+    """Save the session as ``path`` (under a scratch name when ``outputs`` collects it)."""
     out = Path(path).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
+    target = out
+    if outputs is not None:
+        target, out = outputs.scratch(path)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with _blender_output(lambda line: not line.startswith("Info: Saved")):
+        bpy.ops.wm.save_as_mainfile(filepath=str(target), check_existing=False)
     return out
 
 
-def export_glb(path: str, objs) -> Path:
+def export_glb(path: str, objs, outputs: Outputs | None = None) -> Path:
     """The meshes with their shape keys (morph targets) and baked animation as one .glb."""
     out = Path(path).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    target = out
+    if outputs is not None:
+        target, out = outputs.scratch(path)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
     activate(objs)
     # No resampling: the baked LINEAR keys go out as they are, one per frame.
-    call(bpy.ops.export_scene.gltf, f"export {out.name}", filepath=str(out), export_format="GLB",
+    call(bpy.ops.export_scene.gltf, f"export {out.name}", filepath=str(target), export_format="GLB",
          use_selection=True, export_animations=True, export_morph=True,
          export_morph_animation=True, export_frame_range=True, export_force_sampling=False,
          export_current_frame=False, export_anim_slide_to_zero=False)
@@ -201,7 +304,62 @@ def load_map(path: str) -> None:
     call(bpy.ops.facsimile.load_map, f"map {Path(path).name}", filepath=str(path))
 
 
-def bake(objs, **options) -> None:
+def set_fps(fps: float) -> None:
+    """The scene rate (takes are placed at it): whole rates exactly, others as fps/fps_base."""
+    render = bpy.context.scene.render
+    whole = math.ceil(fps - 1e-9)
+    render.fps, render.fps_base = whole, whole / fps
+
+
+def scene_fps() -> float:
+    render = bpy.context.scene.render
+    return render.fps / render.fps_base
+
+
+def baked_keys(obj) -> list:
+    """The shape keys whose curves Facsimile baked (F-curve group ``Facsimile``)."""
+    keys = obj.data.shape_keys
+    if keys is None:
+        return []
+    found = []
+    for fc in animation.assigned_fcurves(keys):
+        match = _KEY_PATH.match(fc.data_path)
+        if match and fc.group is not None and fc.group.name == animation.GROUP:
+            found.append(match.group(1))
+    return found
+
+
+def _keyed_frames(obj) -> list:
+    """Scene frames of the keys Facsimile baked on ``obj`` (one curve: all share them)."""
+    for fc in animation.assigned_fcurves(obj.data.shape_keys):
+        if fc.group is not None and fc.group.name == animation.GROUP:
+            co = [0.0] * (2 * len(fc.keyframe_points))
+            fc.keyframe_points.foreach_get("co", co)
+            return [round(x, 3) if x != int(x) else int(x) for x in co[0::2]]
+    return []
+
+
+def drive_mode(obj, mode: str) -> str:
+    """How ``facsimile.bake`` drives ``obj`` ('DIRECT'/'SOLVE'), as drive/targets.py decides."""
+    if mode != "AUTO":
+        return mode
+    names = [kb.name for kb in obj.data.shape_keys.key_blocks[1:]]
+    return "DIRECT" if direct_rows(names)[0] else "SOLVE"
+
+
+def bake(objs, **options) -> dict:
+    """Bake the scene's source onto ``objs``; frames and targets, for the JSON report."""
     stage(f"baking onto {', '.join(repr(o.name) for o in objs)}")
     activate(objs)
-    call(bpy.ops.facsimile.bake, "bake", **options)
+    t0 = time.perf_counter()
+    reports = call(bpy.ops.facsimile.bake, "bake", **options)
+    frames = _keyed_frames(objs[0])
+    mode = bpy.context.scene.facsimile_drive.mode
+    return {
+        "frames": {"first": frames[0] if frames else None, "last": frames[-1] if frames else None,
+                   "count": len(frames), "step": options.get("frame_step", 1)},
+        "fps": scene_fps(),
+        "targets": [{"object": o.name, "mode": drive_mode(o, mode), "keys": baked_keys(o)} for o in objs],
+        "seconds": round(time.perf_counter() - t0, 3),
+        "warnings": reports["warnings"], "reports": reports["info"],
+    }

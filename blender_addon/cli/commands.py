@@ -4,7 +4,7 @@
     rig  MESH… --out OUT.blend
     bake TARGET… --take TAKE --out OUT.blend [--glb OUT.glb]
     demo [--out DIR]
-    batch MANIFEST.json [--jobs N] [--only TASK]
+    batch MANIFEST.json [--jobs N] [--only TASK] [--isolate] [--task-timeout S]
 
 One progress line per stage on stdout; bad input exits 2 with one line on stderr
 (``facsimile: error: …``), any other failure exits 1 the same way. bpy is imported only
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import batch
+from . import batch, batch_worker
 
 ADDON = __package__.rpartition(".")[0] or "blender_addon"
 _handle = None
@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m blender_addon",
                                      description="Facsimile headless pipeline (also: blender "
                                                  "--command facsimile …)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{rig,bake,demo,batch}")   # batch-worker: internal
 
     p = sub.add_parser("rig", help="rig head meshes: FX_ region groups + 52 ARKit shape keys")
     p.add_argument("meshes", nargs="+", metavar="MESH", help=".obj, .glb/.gltf, .fbx or .blend")
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     batch.add_parser(sub)
+    batch_worker.add_parser(sub, main)
     return parser
 
 

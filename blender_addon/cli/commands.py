@@ -6,7 +6,7 @@
            [--fps FPS] [--frame-range START END] [--naming N] [--existing E] …
     encode MESH --out TAKE.csv [--object NAME] [--frame-range START END] [--fps FPS] …
     demo   [--out DIR]
-    batch  MANIFEST.json [--jobs N] [--only TASK]
+    batch  MANIFEST.json [--jobs N] [--only TASK] [--isolate] [--task-timeout S]
     record --protocol livelinkface|facecap|ifacialmocap --seconds S --out TAKE.csv [--port N]
 
 ``rig``, ``bake`` and ``encode`` take ``--json PATH|-`` (``report.py``). One progress line
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from ..options import EXISTING_ITEMS
-from . import batch
+from . import batch, batch_worker
 
 ADDON = __package__.rpartition(".")[0] or "blender_addon"
 MANIFEST = Path(__file__).resolve().parents[1] / "blender_manifest.toml"
@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Facsimile headless pipeline (also: blender "
                                                  "--command facsimile …)")
     parser.add_argument("--version", action="version", version=f"facsimile {version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{rig,bake,encode,demo,batch,record}")   # batch-worker: internal
 
     p = sub.add_parser("rig", help="rig head meshes: FX_ region groups + 52 ARKit shape keys")
     p.add_argument("meshes", nargs="+", metavar="MESH", help=".obj, .glb/.gltf, .fbx or .blend")
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("record_args", nargs=argparse.REMAINDER,
                    help="--protocol livelinkface|facecap|ifacialmocap --seconds S --out TAKE.csv "
                         "[--port N] [--host ADDR] [--phone IP]")
+    batch_worker.add_parser(sub, main)
     return parser
 
 

@@ -3,7 +3,14 @@
 
 A real batch (workers are the installed CLI in this clean Blender), run again (nothing
 redone), with one output damaged and one deleted (only those redone), with a broken take
-(reported, the others done); and the OpenJD job template run by ``openjd run``.
+(reported, the others done); a worker killed mid-task and a task that hangs (reported,
+the worker replaced, the rest done); the same keys from ``--jobs 1``, ``--jobs 2`` and
+``--isolate``; and the OpenJD job template run by ``openjd run``.
+
+The crash and the hang come from the worker's test hooks (``FACSIMILE_TEST_WORKER_CRASH``,
+``FACSIMILE_TEST_WORKER_HANG``: ``cli/batch_worker.py``), environment variables only a
+long-lived worker reads: it kills itself with SIGKILL, or sleeps, on a task whose arguments
+contain the given text.
 """
 
 from __future__ import annotations
@@ -49,11 +56,12 @@ def inputs(tmp_path_factory):
     return tmp
 
 
-def _manifest(folder: Path, takes) -> Path:
+def _manifest(folder: Path, takes, heads: Path = None) -> Path:
+    heads = heads or folder
     path = folder / "manifest.json"
     path.write_text(json.dumps({
         "output": "out",
-        "characters": ["head.obj", {"file": "other.blend", "objects": ["Other"]}],
+        "characters": [str(heads / "head.obj"), {"file": str(heads / "other.blend"), "objects": ["Other"]}],
         "takes": takes}))
     return path
 
@@ -134,6 +142,93 @@ def test_only_runs_one_unit_and_needs_its_rig(inputs, tmp_path):
     data = json.loads(plan.stdout[:plan.stdout.rindex("}") + 1])
     assert (data["CharacterRange"], data["TakeRange"]) == ("0-1", "0-0")
     assert [t["task"] for t in data["tasks"]] == ["rig:0", "rig:1", "bake:0,0", "bake:1,0"]
+
+
+def _keys(blend: Path) -> dict:
+    """Every shape key's rest positions and every baked key's (frame, value) pairs of a file."""
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    out = {}
+    for obj in bpy.data.objects:
+        keys = obj.data.shape_keys if obj.type == "MESH" else None
+        if keys is None:
+            continue
+        for kb in keys.key_blocks:
+            co = np.empty(3 * len(kb.data), np.float32)
+            kb.data.foreach_get("co", co)
+            out[f"{obj.name}/{kb.name}"] = co
+        for fc in animation.assigned_fcurves(keys):
+            co = np.empty(2 * len(fc.keyframe_points), np.float32)
+            fc.keyframe_points.foreach_get("co", co)
+            out[f"{obj.name}/{fc.data_path}"] = co
+    return out
+
+
+def _takes_in(folder: Path, inputs: Path, names) -> None:
+    for name in names:
+        shutil.copy(inputs / "take.csv", folder / name)
+
+
+def test_worker_crash_and_hang_are_named_and_the_rest_completes(inputs, tmp_path, monkeypatch):
+    _takes_in(tmp_path, inputs, ["take.csv", "crash.csv", "hang.csv"])
+    manifest = _manifest(tmp_path, ["take.csv", "crash.csv", "hang.csv"], heads=inputs)
+    out_dir = tmp_path / "out"
+    # The worker dies on head × crash (its output's temporary name holds "head/crash.partial")
+    # and hangs on other × hang; a generous timeout still, so that no real task reaches it.
+    monkeypatch.setenv("FACSIMILE_TEST_WORKER_CRASH", f"{os.sep}head{os.sep}crash.partial")
+    monkeypatch.setenv("FACSIMILE_TEST_WORKER_HANG", f"{os.sep}other{os.sep}hang.partial")
+    run = run_cli("batch", manifest, "--jobs", "2", "--task-timeout", "30", home=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    tasks = _report(out_dir)
+    assert {k: t["status"] for k, t in tasks.items()} == {
+        "rig:0": "done", "rig:1": "done", "bake:0,0": "done", "bake:0,1": "failed", "bake:0,2": "done",
+        "bake:1,0": "done", "bake:1,1": "done", "bake:1,2": "failed"}, run.stdout
+    crash, hang = tasks["bake:0,1"], tasks["bake:1,2"]
+    assert "the worker crashed while running this task (killed by SIGKILL)" in crash["reason"]
+    assert crash["returncode"] == -9
+    assert "timed out after 30 s (--task-timeout)" in hang["reason"]
+    progress = [ln for ln in run.stdout.splitlines() if ln.startswith("[facsimile] batch [")]
+    assert len(progress) == 8 and sum("FAILED" in ln for ln in progress) == 2
+    assert not list(out_dir.rglob("*.partial-*"))
+    assert not (out_dir / "head" / "crash.blend").exists() and not (out_dir / "other" / "hang.blend").exists()
+    assert len(_jaw_keys(out_dir / "other" / "crash.blend", "Other")) == 30
+
+    # Without the hooks (the crash fixed), exactly the two failed bakes are redone.
+    monkeypatch.delenv("FACSIMILE_TEST_WORKER_CRASH")
+    monkeypatch.delenv("FACSIMILE_TEST_WORKER_HANG")
+    run = run_cli("batch", manifest, "--jobs", "2", home=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    tasks = _report(out_dir)
+    assert sorted(k for k, t in tasks.items() if t["status"] == "done") == ["bake:0,1", "bake:1,2"]
+    assert len(_jaw_keys(out_dir / "head" / "crash.blend", "Head")) == 30
+
+
+def test_same_keys_from_jobs_1_jobs_2_and_isolate(inputs, tmp_path):
+    _takes_in(tmp_path, inputs, ["take.csv"])
+    t = np.arange(40) / 30.0
+    w = np.zeros((40, 52), np.float32)
+    for k, name in enumerate(("eyeBlinkLeft", "mouthSmileRight", "browInnerUp", "jawOpen")):
+        w[:, arkit.ARKIT_INDEX[name]] = 0.5 + 0.5 * np.sin(2 * np.pi * (k + 1) * t / 1.3)
+    write_llf_csv(tmp_path / "busy.csv", Take(times=t, names=list(arkit.ARKIT_52), weights=w, fps=30.0))
+    manifest = _manifest(tmp_path, ["take.csv", {"file": "busy.csv", "smoothing": 1.5, "frame_step": 2}],
+                         heads=inputs)
+    runs = {"jobs1": ["--jobs", "1"], "jobs2": ["--jobs", "2"], "isolate": ["--jobs", "2", "--isolate"]}
+    files = ("rigs/head.blend", "rigs/other.blend", "head/take.blend", "head/busy.blend",
+             "other/take.blend", "other/busy.blend")
+    keys = {}
+    for name, flags in runs.items():
+        run = run_cli("batch", manifest, "--out", tmp_path / name, *flags, home=tmp_path)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert json.loads((tmp_path / name / "batch_report.json").read_text())["workers"] == \
+            ("isolate" if name == "isolate" else "long-lived")
+        keys[name] = {f: _keys(tmp_path / name / f) for f in files}
+    for f in files:
+        ref = keys["isolate"][f]
+        assert len(ref) > 52, f                 # 53 shape keys (and the baked curves)
+        for name in ("jobs1", "jobs2"):
+            assert ref.keys() == keys[name][f].keys(), (name, f)
+            for k, values in ref.items():
+                np.testing.assert_array_equal(values, keys[name][f][k], err_msg=f"{name} {f} {k}")
+    assert any(k.endswith('key_blocks["jawOpen"].value') for k in keys["jobs2"]["head/busy.blend"])
 
 
 def _openjd() -> list:

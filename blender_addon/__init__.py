@@ -12,9 +12,9 @@ _modules = []
 
 
 def _feature_modules():
-    from . import cli, drive, prefs, rig, video
+    from . import cli, drive, jobs, prefs, rig, video
 
-    return [prefs, rig, drive, video, cli]
+    return [prefs, jobs, rig, drive, video, cli]
 
 
 def register():

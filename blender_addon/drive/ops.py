@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 from contextlib import closing
 
 import bpy
 import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import animation, prefs, take_object
-from ..core.errors import FacsimileError
+from .. import animation, jobs, prefs, take_object
+from ..core.errors import Cancelled, FacsimileError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
 from ..core.takes import files as take_files
-from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
+from ..core.takes.mesh_sequence import BATCH, MeshSequenceEncoder, take_from_codes
 from . import opsdata, preview, props, sources
 
 
@@ -72,12 +73,16 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
+_END = object()   # the feeder's last item: no more frames
+
+
+class FACSIMILE_OT_encode_mesh(jobs.JobOperator, bpy.types.Operator):
     """Read the active animated mesh (any topology, any deformation) frame by frame with the expression encoder into a take"""
 
     bl_idname = "facsimile.encode_mesh"
     bl_label = "Encode Mesh Animation"
     bl_options = {"REGISTER", "UNDO"}
+    job_label = "Facsimile encode"
 
     frame_start: bpy.props.IntProperty(name="Start", default=1)
     frame_end: bpy.props.IntProperty(name="End", default=250)
@@ -103,30 +108,99 @@ class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
             self.report({"ERROR"}, "Facsimile: the frame range is empty")
             return {"CANCELLED"}
         frames = np.arange(self.frame_start, self.frame_end + 1)
-        wm = context.window_manager
-        wm.progress_begin(0, len(frames))
+        provider = prefs.provider_choice(context)
         try:
             neutral, faces = sources.rest_mesh(obj)
             if self.neutral == "START":
-                neutral = list(sources.evaluated_frames(context, obj, frames[:1]))[0]
-            encoder = MeshSequenceEncoder(neutral, faces, prefs.provider_choice(context),
-                                          stabilize=self.stabilize)
-            # closing(): on an error the scene is back on its frame before the report.
-            with closing(sources.evaluated_frames(context, obj, frames)) as evaluated:
-                weights = encoder.encode_all(evaluated, progress=wm.progress_update)
-            fps = context.scene.render.fps / context.scene.render.fps_base
-            warnings = [] if encoder.facing_ok else [
-                "the source mesh does not seem to face -Y; the encoding may be wrong"]
-            take = take_from_codes(weights, (frames - frames[0]) / fps,
-                                   f"'{obj.name}' (encoded)", warnings)
-            take_obj = take_object.use_take(context, take, f"Take {obj.name}", self.frame_start, False)
+                with closing(sources.evaluated_frames(context, obj, frames[:1])) as first:
+                    neutral = next(first)
+            opts = self.options
+            if context.window is not None and opts.is_invoke and not (opts.is_repeat or opts.is_repeat_last):
+                # From the UI: Blender evaluates frames on the main thread a slice per tick,
+                # the encoder reads them on the worker (jobs.py).
+                if jobs.running("encode") is not None:
+                    raise TakeError("a mesh is already being encoded (Esc or ✕ cancels it)")
+                return self._start(context, obj, frames, neutral, faces, provider)
+            wm = context.window_manager
+            wm.progress_begin(0, len(frames))
+            try:
+                encoder = MeshSequenceEncoder(neutral, faces, provider, stabilize=self.stabilize)
+                # closing(): on an error the scene is back on its frame before the report.
+                with closing(sources.evaluated_frames(context, obj, frames)) as evaluated:
+                    weights = encoder.encode_all(evaluated, progress=wm.progress_update)
+            finally:
+                wm.progress_end()
+            return self._finish(context, obj, frames, encoder, weights)
         except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
-        finally:
-            wm.progress_end()
+
+    def _finish(self, context, obj, frames, encoder, weights) -> set:
+        fps = context.scene.render.fps / context.scene.render.fps_base
+        warnings = [] if encoder.facing_ok else [
+            "the source mesh does not seem to face -Y; the encoding may be wrong"]
+        take = take_from_codes(weights, (frames - frames[0]) / fps, f"'{obj.name}' (encoded)", warnings)
+        take_obj = take_object.use_take(context, take, f"Take {obj.name}", self.frame_start, False)
         _report_take(self, take, take_obj)
         return {"FINISHED"}
+
+    # ---- from the UI: a job fed on the main thread
+
+    def _start(self, context, obj, frames, neutral, faces, provider) -> set:
+        frames_in = queue.Queue(maxsize=2 * BATCH)
+        stabilize, n = self.stabilize, len(frames)
+
+        def incoming(job):
+            while True:
+                try:
+                    item = frames_in.get(timeout=0.1)
+                except queue.Empty:
+                    item = None
+                if job.cancel:
+                    raise Cancelled()
+                if item is _END:
+                    return
+                if item is not None:
+                    yield item
+
+        def work(job):
+            encoder = MeshSequenceEncoder(neutral, faces, provider, stabilize=stabilize)
+            job.report(0.0, f"encoding {n} frames")
+            weights = encoder.encode_all(incoming(job),
+                                         progress=lambda done: job.report(done / n, f"frame {done} of {n}"))
+            return encoder, weights
+
+        self._obj, self._frames, self._next = obj, frames, 0
+        self._frames_in, self._current = frames_in, context.scene.frame_current
+        return self.start_job(context, jobs.Job("encode", work, status="preparing the neutral"),
+                              feeder=self._feed)
+
+    def _feed(self, context) -> bool:
+        """One frame evaluated (main thread) onto the queue; False when none can go now."""
+        if self._next > len(self._frames) or self._frames_in.full():
+            return False
+        if self._next == len(self._frames):
+            self._frames_in.put_nowait(_END)
+        else:
+            self._frames_in.put_nowait(sources.evaluate_frame(context, self._obj, self._frames[self._next]))
+        self._next += 1
+        return True
+
+    def _job_ended(self, context) -> None:
+        context.scene.frame_set(self._current)
+
+    def job_finished(self, context, job):
+        if job.cancel and (job.error is None or isinstance(job.error, Cancelled)):
+            self.report({"WARNING"}, "Facsimile: encoding cancelled, nothing was changed")
+            return {"CANCELLED"}
+        try:
+            encoder, weights = job.check()
+            return self._finish(context, self._obj, self._frames, encoder, weights)
+        except FacsimileError as err:
+            self.report({"ERROR"}, f"Facsimile: {err}")
+        except Exception as err:   # a bug, or the mesh deleted mid-run
+            self.report({"ERROR"}, f"Facsimile: encoding failed, nothing was changed ({type(err).__name__}: {err})")
+        return {"CANCELLED"}
 
 
 class FACSIMILE_OT_set_source(bpy.types.Operator):

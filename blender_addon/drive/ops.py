@@ -21,6 +21,7 @@ from .. import animation, jobs, prefs, take_object
 from ..core.errors import Cancelled, FacsimileError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
+from ..core.video.take import calibrate
 from ..core.takes import files as take_files
 from ..core.takes.mesh_sequence import BATCH, MeshSequenceEncoder, take_from_codes
 from . import opsdata, preview, props, sources
@@ -48,6 +49,18 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
         description="Live Link Face timecode frame base (0 = detect from the file)")
     set_range: bpy.props.BoolProperty(name="Set scene range", default=True,
                                       description="Make the scene's frame range the take's")
+    scene_rate: bpy.props.BoolProperty(
+        name="Scene rate from take", default=False,
+        description="Set the scene's frame rate to the take's (29.97 as 30/1.001) so every "
+                    "recorded sample is a frame; off: the take is resampled to the scene's rate")
+    use_neutral: bpy.props.BoolProperty(
+        name="Calibrate on neutral", default=False,
+        description="Samples where the actor holds a neutral face: their expression becomes the "
+                    "rest pose (weights 0) and their head rotation the rest rotation, as for video")
+    neutral_first: bpy.props.IntProperty(name="Neutral from", default=1, min=1,
+                                         description="First neutral sample of the take (1 = its first)")
+    neutral_last: bpy.props.IntProperty(name="Neutral to", default=15, min=1,
+                                        description="Last neutral sample of the take")
 
     def invoke(self, context, event):
         if not self.properties.is_property_set("start_frame"):
@@ -58,19 +71,56 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         path = bpy.path.abspath(self.filepath)
+        render = context.scene.render
+        rate = (render.fps, render.fps_base)
         try:
             if take_files.take_kind(path) == "text":
                 take = take_files.read_text_take(path, self.timecode_fps or None)
             else:
                 take_files.check_file(path)
                 take = sources.take_from_scene_file(context, path)
+            if self.use_neutral:
+                take = calibrated_take(take, self.neutral_first, self.neutral_last)
+            if self.scene_rate:
+                render.fps, render.fps_base = scene_rate(take.fps)
             name = os.path.splitext(os.path.basename(path))[0]
             obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
         except FacsimileError as err:
+            render.fps, render.fps_base = rate   # nothing changed on failure
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         _report_take(self, take, obj)
         return {"FINISHED"}
+
+
+def scene_rate(fps: float) -> tuple:
+    """(fps, fps_base) of Blender for a recorded rate: whole rates exactly, NTSC rates
+    (23.976, 29.97, 59.94) as N/1.001 as Blender's own presets write them."""
+    whole = round(fps)
+    if abs(fps - whole) < 0.01:
+        return max(1, int(whole)), 1.0
+    ntsc = round(fps * 1.001)
+    if abs(fps - ntsc / 1.001) < 0.01:
+        return int(ntsc), 1.001
+    return max(1, int(whole)), max(1, int(whole)) / fps
+
+
+def calibrated_take(take, first: int, last: int):
+    """The take with the rest pose of samples ``first``-``last`` (1-based) removed, by the
+    video import's own calibration (per-channel median, ``w' = (w - n) / (1 - n)``), and
+    their mean head rotation made the rest rotation."""
+    import dataclasses
+
+    if last < first:
+        raise TakeError("the neutral range ends before it starts")
+    if first > take.n_frames:
+        raise TakeError(f"the neutral range starts at sample {first}; the take has {take.n_frames}")
+    sel = slice(first - 1, min(last, take.n_frames))
+    neutral = np.median(take.weights[sel], axis=0)
+    changes = {"weights": calibrate(take.weights, neutral, None)}
+    if take.head_rotation is not None:
+        changes["head_rotation"] = take.head_rotation - take.head_rotation[sel].mean(axis=0)
+    return dataclasses.replace(take, **changes)
 
 
 _END = object()   # the feeder's last item: no more frames

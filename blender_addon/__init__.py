@@ -12,9 +12,9 @@ _modules = []
 
 
 def _feature_modules():
-    from . import cli, drive, live, prefs, rig, video
+    from . import cli, drive, jobs, live, prefs, rig, video
 
-    return [prefs, rig, drive, live, video, cli]
+    return [prefs, jobs, rig, drive, live, video, cli]
 
 
 def register():

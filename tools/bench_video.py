@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Speed of the video source on this machine: decoding alone, then decoding + tracking.
 
-    python -m tools.bench_video VIDEO [--frames N]
+    python -m tools.bench_video [VIDEO] [--frames N]    # no VIDEO: the test performance clip
     python -m tools.bench_video --make-720p SRC OUT.mp4   # SRC's frames in a 1280x720 30 fps H.264 clip
 
 Prints frames per second (wall clock), CPU milliseconds per frame and the split between
@@ -69,8 +69,18 @@ def main(argv=None) -> None:
     if args.make_720p:
         make_720p(*args.make_720p)
         print(f"[bench_video] wrote {args.make_720p[1]}")
-    if args.video:
-        for key, value in bench(args.video, args.frames).items():
+    if args.make_720p and not args.video:
+        return
+    video = args.video
+    if not video:
+        # The project's own clip (tests/blender/video_scene.py renders it once, cached), as
+        # tools/video_docs.py uses it: the bench runs anywhere the tests run.
+        from tools.video_docs import _test_video
+
+        video = str(_test_video())
+        print(f"[bench_video] no VIDEO given: the test performance {video}")
+    if video:
+        for key, value in bench(video, args.frames).items():
             print(f"[bench_video] {key}: {value:.2f}" if isinstance(value, float) else f"[bench_video] {key}: {value}")
 
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 from contextlib import closing
 
 import bpy
 import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import animation, live_feed, prefs, take_object
-from ..core.errors import FacsimileError
+from .. import animation, jobs, live_feed, prefs, take_object
+from ..core.errors import Cancelled, FacsimileError
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
+from ..core.video.take import calibrate
 from ..core.takes import files as take_files
-from ..core.takes.mesh_sequence import MeshSequenceEncoder, take_from_codes
+from ..core.takes.mesh_sequence import BATCH, MeshSequenceEncoder, take_from_codes
 from . import opsdata, preview, props, sources
 
 
@@ -47,6 +49,18 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
         description="Live Link Face timecode frame base (0 = detect from the file)")
     set_range: bpy.props.BoolProperty(name="Set scene range", default=True,
                                       description="Make the scene's frame range the take's")
+    scene_rate: bpy.props.BoolProperty(
+        name="Scene rate from take", default=False,
+        description="Set the scene's frame rate to the take's (29.97 as 30/1.001) so every "
+                    "recorded sample is a frame; off: the take is resampled to the scene's rate")
+    use_neutral: bpy.props.BoolProperty(
+        name="Calibrate on neutral", default=False,
+        description="Samples where the actor holds a neutral face: their expression becomes the "
+                    "rest pose (weights 0) and their head rotation the rest rotation, as for video")
+    neutral_first: bpy.props.IntProperty(name="Neutral from", default=1, min=1,
+                                         description="First neutral sample of the take (1 = its first)")
+    neutral_last: bpy.props.IntProperty(name="Neutral to", default=15, min=1,
+                                        description="Last neutral sample of the take")
 
     def invoke(self, context, event):
         if not self.properties.is_property_set("start_frame"):
@@ -57,27 +71,68 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         path = bpy.path.abspath(self.filepath)
+        render = context.scene.render
+        rate = (render.fps, render.fps_base)
         try:
             if take_files.take_kind(path) == "text":
                 take = take_files.read_text_take(path, self.timecode_fps or None)
             else:
                 take_files.check_file(path)
                 take = sources.take_from_scene_file(context, path)
+            if self.use_neutral:
+                take = calibrated_take(take, self.neutral_first, self.neutral_last)
+            if self.scene_rate:
+                render.fps, render.fps_base = scene_rate(take.fps)
             name = os.path.splitext(os.path.basename(path))[0]
             obj = take_object.use_take(context, take, f"Take {name}", self.start_frame, self.set_range)
         except FacsimileError as err:
+            render.fps, render.fps_base = rate   # nothing changed on failure
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
         _report_take(self, take, obj)
         return {"FINISHED"}
 
 
-class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
+def scene_rate(fps: float) -> tuple:
+    """(fps, fps_base) of Blender for a recorded rate: whole rates exactly, NTSC rates
+    (23.976, 29.97, 59.94) as N/1.001 as Blender's own presets write them."""
+    whole = round(fps)
+    if abs(fps - whole) < 0.01:
+        return max(1, int(whole)), 1.0
+    ntsc = round(fps * 1.001)
+    if abs(fps - ntsc / 1.001) < 0.01:
+        return int(ntsc), 1.001
+    return max(1, int(whole)), max(1, int(whole)) / fps
+
+
+def calibrated_take(take, first: int, last: int):
+    """The take with the rest pose of samples ``first``-``last`` (1-based) removed, by the
+    video import's own calibration (per-channel median, ``w' = (w - n) / (1 - n)``), and
+    their mean head rotation made the rest rotation."""
+    import dataclasses
+
+    if last < first:
+        raise TakeError("the neutral range ends before it starts")
+    if first > take.n_frames:
+        raise TakeError(f"the neutral range starts at sample {first}; the take has {take.n_frames}")
+    sel = slice(first - 1, min(last, take.n_frames))
+    neutral = np.median(take.weights[sel], axis=0)
+    changes = {"weights": calibrate(take.weights, neutral, None)}
+    if take.head_rotation is not None:
+        changes["head_rotation"] = take.head_rotation - take.head_rotation[sel].mean(axis=0)
+    return dataclasses.replace(take, **changes)
+
+
+_END = object()   # the feeder's last item: no more frames
+
+
+class FACSIMILE_OT_encode_mesh(jobs.JobOperator, bpy.types.Operator):
     """Read the active animated mesh (any topology, any deformation) frame by frame with the expression encoder into a take"""
 
     bl_idname = "facsimile.encode_mesh"
     bl_label = "Encode Mesh Animation"
     bl_options = {"REGISTER", "UNDO"}
+    job_label = "Facsimile encode"
 
     frame_start: bpy.props.IntProperty(name="Start", default=1)
     frame_end: bpy.props.IntProperty(name="End", default=250)
@@ -103,30 +158,99 @@ class FACSIMILE_OT_encode_mesh(bpy.types.Operator):
             self.report({"ERROR"}, "Facsimile: the frame range is empty")
             return {"CANCELLED"}
         frames = np.arange(self.frame_start, self.frame_end + 1)
-        wm = context.window_manager
-        wm.progress_begin(0, len(frames))
+        provider = prefs.provider_choice(context)
         try:
             neutral, faces = sources.rest_mesh(obj)
             if self.neutral == "START":
-                neutral = list(sources.evaluated_frames(context, obj, frames[:1]))[0]
-            encoder = MeshSequenceEncoder(neutral, faces, prefs.provider_choice(context),
-                                          stabilize=self.stabilize)
-            # closing(): on an error the scene is back on its frame before the report.
-            with closing(sources.evaluated_frames(context, obj, frames)) as evaluated:
-                weights = encoder.encode_all(evaluated, progress=wm.progress_update)
-            fps = context.scene.render.fps / context.scene.render.fps_base
-            warnings = [] if encoder.facing_ok else [
-                "the source mesh does not seem to face -Y; the encoding may be wrong"]
-            take = take_from_codes(weights, (frames - frames[0]) / fps,
-                                   f"'{obj.name}' (encoded)", warnings)
-            take_obj = take_object.use_take(context, take, f"Take {obj.name}", self.frame_start, False)
+                with closing(sources.evaluated_frames(context, obj, frames[:1])) as first:
+                    neutral = next(first)
+            opts = self.options
+            if context.window is not None and opts.is_invoke and not (opts.is_repeat or opts.is_repeat_last):
+                # From the UI: Blender evaluates frames on the main thread a slice per tick,
+                # the encoder reads them on the worker (jobs.py).
+                if jobs.running("encode") is not None:
+                    raise TakeError("a mesh is already being encoded (Esc or ✕ cancels it)")
+                return self._start(context, obj, frames, neutral, faces, provider)
+            wm = context.window_manager
+            wm.progress_begin(0, len(frames))
+            try:
+                encoder = MeshSequenceEncoder(neutral, faces, provider, stabilize=self.stabilize)
+                # closing(): on an error the scene is back on its frame before the report.
+                with closing(sources.evaluated_frames(context, obj, frames)) as evaluated:
+                    weights = encoder.encode_all(evaluated, progress=wm.progress_update)
+            finally:
+                wm.progress_end()
+            return self._finish(context, obj, frames, encoder, weights)
         except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
             return {"CANCELLED"}
-        finally:
-            wm.progress_end()
+
+    def _finish(self, context, obj, frames, encoder, weights) -> set:
+        fps = context.scene.render.fps / context.scene.render.fps_base
+        warnings = [] if encoder.facing_ok else [
+            "the source mesh does not seem to face -Y; the encoding may be wrong"]
+        take = take_from_codes(weights, (frames - frames[0]) / fps, f"'{obj.name}' (encoded)", warnings)
+        take_obj = take_object.use_take(context, take, f"Take {obj.name}", self.frame_start, False)
         _report_take(self, take, take_obj)
         return {"FINISHED"}
+
+    # ---- from the UI: a job fed on the main thread
+
+    def _start(self, context, obj, frames, neutral, faces, provider) -> set:
+        frames_in = queue.Queue(maxsize=2 * BATCH)
+        stabilize, n = self.stabilize, len(frames)
+
+        def incoming(job):
+            while True:
+                try:
+                    item = frames_in.get(timeout=0.1)
+                except queue.Empty:
+                    item = None
+                if job.cancel:
+                    raise Cancelled()
+                if item is _END:
+                    return
+                if item is not None:
+                    yield item
+
+        def work(job):
+            encoder = MeshSequenceEncoder(neutral, faces, provider, stabilize=stabilize)
+            job.report(0.0, f"encoding {n} frames")
+            weights = encoder.encode_all(incoming(job),
+                                         progress=lambda done: job.report(done / n, f"frame {done} of {n}"))
+            return encoder, weights
+
+        self._obj, self._frames, self._next = obj, frames, 0
+        self._frames_in, self._current = frames_in, context.scene.frame_current
+        return self.start_job(context, jobs.Job("encode", work, status="preparing the neutral"),
+                              feeder=self._feed)
+
+    def _feed(self, context) -> bool:
+        """One frame evaluated (main thread) onto the queue; False when none can go now."""
+        if self._next > len(self._frames) or self._frames_in.full():
+            return False
+        if self._next == len(self._frames):
+            self._frames_in.put_nowait(_END)
+        else:
+            self._frames_in.put_nowait(sources.evaluate_frame(context, self._obj, self._frames[self._next]))
+        self._next += 1
+        return True
+
+    def _job_ended(self, context) -> None:
+        context.scene.frame_set(self._current)
+
+    def job_finished(self, context, job):
+        if job.cancel and (job.error is None or isinstance(job.error, Cancelled)):
+            self.report({"WARNING"}, "Facsimile: encoding cancelled, nothing was changed")
+            return {"CANCELLED"}
+        try:
+            encoder, weights = job.check()
+            return self._finish(context, self._obj, self._frames, encoder, weights)
+        except FacsimileError as err:
+            self.report({"ERROR"}, f"Facsimile: {err}")
+        except Exception as err:   # a bug, or the mesh deleted mid-run
+            self.report({"ERROR"}, f"Facsimile: encoding failed, nothing was changed ({type(err).__name__}: {err})")
+        return {"CANCELLED"}
 
 
 class FACSIMILE_OT_set_source(bpy.types.Operator):

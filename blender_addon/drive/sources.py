@@ -128,26 +128,28 @@ def rest_mesh(obj):
     return arrays.verts_world, arrays.faces
 
 
-def evaluated_frames(context, obj, frames):
-    """Yield (V,3) world positions of ``obj`` as evaluated at each scene frame.
+def evaluate_frame(context, obj, frame: int) -> np.ndarray:
+    """(V,3) world positions of ``obj`` as evaluated at scene ``frame`` (main thread only).
 
-    Whatever deforms it (shape keys, mesh cache, armature, modifiers) is included; the
-    scene returns to its current frame afterwards.
+    Whatever deforms it (shape keys, mesh cache, armature, modifiers) is included. The
+    evaluated object's own mesh is read in bulk: no to_mesh() copy per frame.
     """
+    context.scene.frame_set(int(frame))
+    evaluated = obj.evaluated_get(context.evaluated_depsgraph_get())
+    vertices = evaluated.data.vertices
+    co = np.empty(3 * len(vertices), np.float32)
+    vertices.foreach_get("co", co)
+    matrix = np.array(evaluated.matrix_world, dtype=np.float32)
+    return co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def evaluated_frames(context, obj, frames):
+    """Yield :func:`evaluate_frame` at each scene frame; the scene returns to its current
+    frame afterwards."""
     scene = context.scene
     current = scene.frame_current
     try:
         for frame in frames:
-            scene.frame_set(int(frame))
-            depsgraph = context.evaluated_depsgraph_get()
-            evaluated = obj.evaluated_get(depsgraph)
-            mesh = evaluated.to_mesh()
-            try:
-                co = np.empty(len(mesh.vertices) * 3, np.float32)
-                mesh.vertices.foreach_get("co", co)
-            finally:
-                evaluated.to_mesh_clear()
-            matrix = np.array(evaluated.matrix_world, dtype=np.float64)
-            yield co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+            yield evaluate_frame(context, obj, frame)
     finally:
         scene.frame_set(current)

@@ -8,21 +8,19 @@ Facsimile remembers the keys it wrote (``OWNED_KEYS`` on the mesh's shape-key bl
 re-run regenerates those and applies ``existing`` only to keys the artist made.
 
 Run from a script or headless (``execute``) they work synchronously. Run from the
-UI (``invoke``) they are modal: the networks run on a worker thread (ONNX Runtime
-releases the GIL), the panel shows a progress bar, Esc cancels, and the results are
-written on the main thread in one go. Nothing is written until everything is
+UI (``invoke``) they run as a :mod:`jobs` job: the networks on a worker thread, progress
+in the Rig panel and the status bar, Esc or ✕ cancels, Blender stays usable, and the
+results are written on the main thread in one go. Nothing is written until everything is
 computed, and the writes roll back if any fails, so a cancelled or failed run
 leaves the mesh exactly as it was; a finished one is a single undo step.
 """
 
 from __future__ import annotations
 
-import threading
-
 import bpy
 import numpy as np
 
-from .. import mesh_io, prefs
+from .. import jobs, mesh_io, prefs
 from ..options import EXISTING_ITEMS
 from ..core import rig as core_rig
 from ..core.errors import Cancelled, FacsimileError
@@ -46,33 +44,24 @@ def owned_keys(obj) -> set:
     return set(keys.get(OWNED_KEYS, ())) if keys is not None else set()
 
 
-class _RigJob:
-    """The computation of one operator run, safe to run on a worker thread."""
+def rig_job(arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str) -> jobs.Job:
+    """The computation of one operator run as a :class:`jobs.Job` (safe on a worker thread)."""
 
-    def __init__(self, arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str):
-        self.arrays, self.painted, self.strength, self.provider = arrays, painted, strength, provider
-        self.progress, self.stage = 0.0, "starting"
-        self.cancel = False
-        self.result: core_rig.RigResult | None = None
-        self.error: Exception | None = None
+    def work(job):
+        return core_rig.predict(arrays.verts_world, arrays.faces, provider=provider, painted_weights=painted,
+                                strength=strength, progress=lambda f, stage: job.report(f, stage),
+                                cancelled=job.cancelled)
 
-    def run(self) -> None:
-        try:
-            self.result = core_rig.predict(
-                self.arrays.verts_world, self.arrays.faces, provider=self.provider,
-                painted_weights=self.painted, strength=self.strength,
-                progress=self._on_progress, cancelled=lambda: self.cancel)
-        except Exception as ex:  # reported on the main thread
-            self.error = ex
-
-    def _on_progress(self, fraction: float, stage: str) -> None:
-        self.progress, self.stage = fraction, stage
+    job = jobs.Job("rig", work)
+    job.arrays = arrays
+    return job
 
 
-class _RigOperatorBase:
+class _RigOperatorBase(jobs.JobOperator):
     """Shared flow: gather (main thread) -> compute (thread or inline) -> write (main thread)."""
 
     bl_options = {"REGISTER", "UNDO"}
+    job_label = "Facsimile rig"
     writes_groups = False
     writes_shapes = False
 
@@ -105,9 +94,9 @@ class _RigOperatorBase:
                 raise core_rig.RigError("no FX_ groups to localize with: run Predict Regions first, or choose "
                                         "'Predicted' localization")
         arrays = mesh_io.read_mesh(obj)
-        return obj, _RigJob(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context))
+        return obj, rig_job(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context))
 
-    def _write(self, context, obj, job: _RigJob) -> set:
+    def _write(self, context, obj, job: jobs.Job) -> set:
         result = job.result
         txn = opsdata.Transaction(obj)
         report = []
@@ -172,8 +161,7 @@ class _RigOperatorBase:
         try:
             obj, job = self._gather(context)
             job.run()
-            if job.error is not None:
-                raise job.error
+            job.check()
             return self._write(context, obj, job)
         except FacsimileError as ex:
             self.report({"ERROR"}, f"Facsimile: {ex}")
@@ -193,52 +181,31 @@ class _RigOperatorBase:
             # Ask first; on OK Blender calls execute (synchronously) with the option set.
             self.confirm_large = True
             return context.window_manager.invoke_confirm(self, event)
+        if jobs.running("rig") is not None:
+            self.report({"ERROR"}, "Facsimile: a rig is already running (Esc or ✕ cancels it)")
+            return {"CANCELLED"}
         try:
-            self._obj, self._job = self._gather(context)
+            self._obj, job = self._gather(context)
         except FacsimileError as ex:
             self.report({"ERROR"}, f"Facsimile: {ex}")
             return {"CANCELLED"}
-        self._thread = threading.Thread(target=self._job.run, name="facsimile-rig", daemon=True)
-        self._thread.start()
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        wm.progress_begin(0, 100)
-        _set_progress(context, 0.0, "starting", True)
-        return {"RUNNING_MODAL"}
+        return self.start_job(context, job)
 
-    def modal(self, context, event):
-        job = self._job
-        if event.type == "ESC":
-            job.cancel = True
-        if event.type != "TIMER":
-            return {"RUNNING_MODAL"}
-        context.window_manager.progress_update(int(job.progress * 100))
-        _set_progress(context, job.progress, job.stage, True)
-        if self._thread.is_alive():
-            return {"RUNNING_MODAL"}
-        self._finish_modal(context)
+    def job_finished(self, context, job):
+        """Main thread, the worker done: write everything in one go, or report why not."""
         if isinstance(job.error, Cancelled) or (job.cancel and job.result is None):
             self.report({"WARNING"}, "Facsimile: cancelled, nothing was changed")
             return {"CANCELLED"}
         if job.error is not None:
-            self.report({"ERROR"}, f"Facsimile: {job.error}")
+            message = str(job.error) if isinstance(job.error, FacsimileError) else \
+                f"failed, nothing was changed ({type(job.error).__name__}: {job.error})"
+            self.report({"ERROR"}, f"Facsimile: {message}")
             return {"CANCELLED"}
-        return self._write(context, self._obj, job)
-
-    def _finish_modal(self, context):
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        _set_progress(context, 1.0, "", False)
-
-
-def _set_progress(context, fraction: float, stage: str, running: bool) -> None:
-    state = context.scene.facsimile_rig
-    state.progress, state.stage, state.running = fraction, stage, running
-    for area in context.screen.areas if context.screen else ():
-        if area.type == "VIEW_3D":
-            area.tag_redraw()
+        try:
+            return self._write(context, self._obj, job)
+        except Exception as ex:   # rolled back by _write
+            self.report({"ERROR"}, f"Facsimile: failed, nothing was changed ({type(ex).__name__}: {ex})")
+            return {"CANCELLED"}
 
 
 def check_editable(obj, writes_shapes: bool, confirm_large: bool) -> None:

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Rig state kept in the .blend: the rig options shown in the panel, last run, progress of a
-running job, slider options.
+"""Rig state kept in the .blend: the rig options shown in the panel, last run, slider options.
+A running rig's progress is not here (``jobs.py``: never saved).
 
 The options (naming, strength, localization, existing keys, FX_ groups) are the defaults
 the rig operators read when a script or the redo panel does not set them, so an artist sets
@@ -29,9 +29,6 @@ class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
         name="Provider", description="Execution provider used by the last run", default="")
     last_seconds: bpy.props.FloatProperty(
         name="Last run", description="Seconds the last rig took", default=-1.0)
-    running: bpy.props.BoolProperty(default=False, options={"SKIP_SAVE"})
-    progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
-    stage: bpy.props.StringProperty(default="", options={"SKIP_SAVE"})
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT",
                                    description="Names of the generated shape keys")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0,

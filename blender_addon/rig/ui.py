@@ -4,7 +4,7 @@
 import bpy
 
 from ..sidebar import SidebarPanel
-from .. import prefs
+from .. import jobs, prefs
 from ..core import arkit, inference
 from .opsdata import slider_keys
 
@@ -29,8 +29,7 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         state = context.scene.facsimile_rig
-        if state.running:
-            layout.progress(factor=state.progress, type="BAR", text=f"{state.stage}… (Esc cancels)")
+        jobs.draw(layout, "rig")
         col = layout.column(align=True)
         col.scale_y = 1.4
         col.operator("facsimile.rig", icon="SHAPEKEY_DATA")

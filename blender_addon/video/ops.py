@@ -2,9 +2,9 @@
 """``facsimile.import_video``: a performance video becomes the drive source.
 
 The idname and options are public API. Picked in the file browser (UI) the operator is
-modal: decoding and face tracking run on a worker thread (FFmpeg and ONNX Runtime release
-the GIL), the Video panel and the cursor show progress with the frames per second, Esc
-cancels and leaves the file untouched. Run from a script, the CLI or headless it works
+a :mod:`jobs` job: decoding and face tracking run on a worker thread, the Video panel and
+the status bar show progress with the frames per second, Esc or ✕ cancels and leaves the
+file untouched, Blender stays usable. Run from a script, the CLI or headless it works
 synchronously. Either way the result is the same take object every other source makes
 (``take_object.use_take``), so live preview, solving onto custom rigs and
 baking work on it unchanged.
@@ -17,14 +17,12 @@ changing those options in the redo panel re-runs in a fraction of a second.
 from __future__ import annotations
 
 import os
-import threading
-import time
 
 import bpy
 
 from bpy_extras.io_utils import ImportHelper
 
-from .. import prefs, take_object
+from .. import jobs, prefs, take_object
 from ..core.cache import BoundedCache
 from ..core.errors import Cancelled, FacsimileError
 from ..core.takes import TakeError
@@ -56,41 +54,28 @@ def clear_cache() -> None:
     _TRACKS.clear()
 
 
-class VideoJob:
+class VideoJob(jobs.Job):
     """Decode + track one video on any thread; ``progress``/``status`` are read by the UI."""
 
     def __init__(self, path: str, options):
+        super().__init__("video", self._track, status="opening")
         self.path, self.options = path, options
-        self.progress, self.status = 0.0, "opening"
-        self.cancel = False
-        self.track = None
-        self.error: Exception | None = None
 
-    def run(self) -> None:
-        try:
-            self.track = core_video.track_video(self.path, self.options, self._on_progress,
-                                                lambda: self.cancel)
-        except Exception as ex:  # reported on the main thread
-            self.error = ex
+    def _track(self, _job):
+        return core_video.track_video(self.path, self.options, self.report, self.cancelled)
 
-    def _on_progress(self, fraction: float, status: str) -> None:
-        self.progress, self.status = fraction, status
+    @property
+    def track(self):
+        return self.result
 
 
-def _set_state(context, running: bool, progress: float = 0.0, status: str = "") -> None:
-    state = context.scene.facsimile_video
-    state.running, state.progress, state.status = running, progress, status
-    for area in context.screen.areas if context.screen else ():
-        if area.type == "VIEW_3D":
-            area.tag_redraw()
-
-
-class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
+class FACSIMILE_OT_import_video(jobs.JobOperator, bpy.types.Operator, ImportHelper):
     """Track a performance video (mp4, mov, … any size and frame rate) with MediaPipe's face landmarker and make it the drive source"""
 
     bl_idname = "facsimile.import_video"
     bl_label = "Import Video"
     bl_options = {"REGISTER", "UNDO"}
+    job_label = "Facsimile video"
 
     filter_glob: bpy.props.StringProperty(default=FILE_FILTER, options={"HIDDEN"})
     start_frame: bpy.props.IntProperty(name="Start frame", default=1,
@@ -215,9 +200,7 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
                     return self._start_modal(context, path, options)
                 job = VideoJob(path, options)
                 job.run()
-                if job.error is not None:
-                    raise job.error
-                track = job.track
+                track = job.check()
                 _keep_track(path, options, track)
         except FacsimileError as err:
             self.report({"ERROR"}, f"Facsimile: {err}")
@@ -234,36 +217,13 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         return ImportHelper.invoke(self, context, event)
 
     def _start_modal(self, context, path, options):
-        if context.scene.facsimile_video.running:
-            raise TakeError("a video is already being imported")
+        if jobs.running("video") is not None:
+            raise TakeError("a video is already being imported (Esc or ✕ cancels it)")
         self._path, self._options = path, options
-        self._job = VideoJob(path, options)
-        self._thread = threading.Thread(target=self._job.run, name="facsimile-video", daemon=True)
-        self._thread.start()
-        self._started = time.perf_counter()
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        wm.progress_begin(0, 100)
-        _set_state(context, True, 0.0, "opening the video")
-        return {"RUNNING_MODAL"}
+        return self.start_job(context, VideoJob(path, options))
 
-    def modal(self, context, event):
-        job = self._job
-        if event.type == "ESC" or context.scene.facsimile_video.cancel_requested:
-            job.cancel = True
-        if event.type != "TIMER":
-            return {"RUNNING_MODAL"}
-        context.window_manager.progress_update(int(job.progress * 100))
-        _set_state(context, True, job.progress, job.status + (" — cancelling" if job.cancel else ""))
-        if self._thread.is_alive():
-            return {"RUNNING_MODAL"}
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        _set_state(context, False)
-        context.scene.facsimile_video.cancel_requested = False
-        if isinstance(job.error, Cancelled):
+    def job_finished(self, context, job):
+        if isinstance(job.error, Cancelled) or (job.cancel and job.track is None):
             self.report({"WARNING"}, "Facsimile: video import cancelled, nothing was changed")
             return {"CANCELLED"}
         if job.error is not None:
@@ -275,19 +235,7 @@ class FACSIMILE_OT_import_video(bpy.types.Operator, ImportHelper):
         return self._finish(context, self._path, self._options, job.track)
 
 
-class FACSIMILE_OT_cancel_video(bpy.types.Operator):
-    """Stop the video import that is running (the same as Esc)"""
-
-    bl_idname = "facsimile.cancel_video"
-    bl_label = "Cancel Video Import"
-    bl_options = {"INTERNAL"}
-
-    def execute(self, context):
-        context.scene.facsimile_video.cancel_requested = True
-        return {"FINISHED"}
-
-
-classes = (FACSIMILE_OT_import_video, FACSIMILE_OT_cancel_video)
+classes = (FACSIMILE_OT_import_video,)
 
 
 def register():

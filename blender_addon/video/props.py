@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Video import state kept on the scene: the running import's progress, the last result."""
+"""Video import state kept on the scene: the last result (a running import's progress is
+``jobs.py``'s, never saved)."""
 
 import bpy
 
@@ -7,10 +8,6 @@ import bpy
 class FACSIMILE_PG_video(bpy.types.PropertyGroup):
     """UI state of the video import (not part of the performance)."""
 
-    running: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    cancel_requested: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    progress: bpy.props.FloatProperty(min=0.0, max=1.0, options={"SKIP_SAVE"})
-    status: bpy.props.StringProperty(options={"SKIP_SAVE"})
     last_source: bpy.props.StringProperty()
     last_frames: bpy.props.IntProperty(default=-1)
     last_fps: bpy.props.FloatProperty()

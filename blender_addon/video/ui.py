@@ -4,6 +4,7 @@
 import bpy
 
 from ..core.video import decode
+from .. import jobs
 from ..sidebar import SidebarPanel
 
 
@@ -15,11 +16,7 @@ class FACSIMILE_PT_video(SidebarPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         state = context.scene.facsimile_video
-        if state.running:
-            row = layout.row(align=True)
-            row.progress(factor=state.progress, type="BAR", text=state.status or "tracking…")
-            row.operator("facsimile.cancel_video", text="", icon="CANCEL")
-            layout.label(text="Esc cancels; nothing is changed until it finishes", icon="INFO")
+        if jobs.draw(layout, "video"):
             return
         col = layout.column(align=True)
         col.scale_y = 1.3

@@ -70,6 +70,33 @@ def test_import_live_link_face_csv(addon, tmp_path):
     assert set(take_object.eye_objects(obj)) == {"L", "R"}   # the CSV always has both eyes
 
 
+def test_import_take_timing_and_neutral(addon, tmp_path):
+    """Scene rate from the take (every sample a frame, 29.97 as 30/1.001); neutral
+    calibration on the take's first samples, as for video; a failure changes no rate."""
+    from bl_ext.user_default.facsimile.drive import ops as drive_ops
+
+    assert drive_ops.scene_rate(29.97) == (30, 1.001) and drive_ops.scene_rate(60.0) == (60, 1.0)
+    take = _take(frames=60, fps=60.0)
+    rest = np.full(52, 0.3)
+    take.weights[:10] = rest     # the actor holds a neutral face for 10 samples
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    assert bpy.ops.facsimile.import_take(filepath=str(_csv(tmp_path, take)), scene_rate=True,
+                                         use_neutral=True, neutral_first=1, neutral_last=10) == {"FINISHED"}
+    assert (scene.render.fps, scene.render.fps_base) == (60, 1.0)
+    assert scene.frame_end - scene.frame_start + 1 == 60          # not resampled to 24
+    placed = sources.read_source(scene.facsimile_drive.source, scene)
+    got = placed.take.to_arkit52()
+    np.testing.assert_allclose(got[:10], 0.0, atol=1e-5)          # the rest pose is 0
+    expected = np.clip((take.to_arkit52()[30] - 0.3) / 0.7, 0, 1)
+    np.testing.assert_allclose(got[30], expected, atol=1e-4)
+    scene.render.fps = 24
+    with pytest.raises(RuntimeError, match="neutral range"):
+        bpy.ops.facsimile.import_take(filepath=str(_csv(tmp_path, take)), scene_rate=True,
+                                      use_neutral=True, neutral_first=100, neutral_last=110)
+    assert scene.render.fps == 24
+
+
 def test_import_face_cap_txt_and_rotation_link(addon, tmp_path):
     path = tmp_path / "take.txt"
     write_facecap_txt(path, _take(rotations=True))

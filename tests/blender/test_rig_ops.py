@@ -311,9 +311,9 @@ def test_cancel_leaves_the_mesh_as_it_was(addon):
 
     obj = _monkey()
     before = snapshot(obj)
-    job = ops._RigJob(mesh_io.read_mesh(obj), None, 1.0, "CPU")
+    job = ops.rig_job(mesh_io.read_mesh(obj), None, 1.0, "CPU")
     seen = []
-    job._on_progress = lambda fraction, stage: (seen.append(stage), setattr(job, "cancel", stage == "inference"))
+    job.report = lambda fraction, stage: (seen.append(stage), setattr(job, "cancel", stage == "inference"))
     job.run()
     assert isinstance(job.error, core_rig.Cancelled) and job.result is None
     assert seen == ["proxy", "inference"]

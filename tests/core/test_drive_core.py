@@ -187,6 +187,22 @@ def test_encoder_reads_the_jaw_of_any_mesh(facecap_sequence):
         encoder.encode(neutral[:-5])
 
 
+def test_batched_encoding_equals_frame_by_frame(facecap_sequence):
+    """encode_all prepares frames in batches (one batched rigid fit, feeds cast once): the
+    same codes as one frame at a time, whatever the batch size, in order."""
+    neutral, faces, deltas, _jaw, weights = facecap_sequence
+    encoder = MeshSequenceEncoder(neutral, faces, provider="CPU")
+    yaw = np.linspace(0, 0.2, 11)
+    frames = [(neutral + np.tensordot(weights[f], deltas, axes=1)) @ np.array(
+        [[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]]).T for f, a in zip(range(100, 111), yaw)]
+    one_by_one = np.array([encoder.encode(f) for f in frames])
+    done = []
+    batched = encoder.encode_all(iter(frames), progress=done.append, batch=4)
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    assert done == [4, 8, 11]
+    assert encoder.encode_all(iter([])).shape == (0, 52)
+
+
 # ------------------------------------------------------------------ files and the demo take
 
 def test_take_files_by_type_and_size(tmp_path, monkeypatch):

@@ -40,7 +40,8 @@ def cmd_rig(args) -> None:
     _start()
     for path in args.meshes:
         pipeline.stage(f"loading {Path(path).name}")
-        pipeline.rig(pipeline.largest(pipeline.import_meshes(path)), args.naming)
+        meshes = pipeline.import_meshes(path)
+        pipeline.rig(pipeline.largest(meshes), args.naming, meshes, args.all_keys)
     pipeline.stage(f"wrote {pipeline.save_blend(args.out)}")
 
 
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("meshes", nargs="+", metavar="MESH", help=".obj, .glb/.gltf, .fbx or .blend")
     p.add_argument("--out", required=True, metavar="OUT.blend")
     p.add_argument("--naming", default="ARKIT", choices=("ARKIT", "ARKIT_LR", "ICT53"))
+    p.add_argument("--all-keys", action="store_true",
+                   help="create all 52 ARKit keys, tongueOut even where the head has no tongue")
     p.set_defaults(func=cmd_rig)
 
     p = sub.add_parser("bake", help="bake a take onto one or many characters")

@@ -91,10 +91,12 @@ def activate(objs) -> None:
     bpy.context.view_layer.objects.active = objs[0]
 
 
-def rig(obj, naming: str = "ARKIT") -> None:
+def rig(obj, naming: str = "ARKIT", others=(), all_keys: bool = False) -> None:
+    """Rig ``obj``; ``others`` (the file's other meshes) are selected with it, so separate
+    eyeballs among them get their eyeLook* keys (rig/eye_objects.py)."""
     stage(f"rigging '{obj.name}' ({len(obj.data.vertices)} vertices)")
-    activate([obj])
-    call(bpy.ops.facsimile.rig, f"rig '{obj.name}'", naming=naming)
+    activate([obj, *[o for o in others if o is not obj]])
+    call(bpy.ops.facsimile.rig, f"rig '{obj.name}'", naming=naming, all_keys=all_keys)
 
 
 def targets_of(path: str) -> tuple[list, list]:

@@ -23,7 +23,7 @@ from ..options import EXISTING_ITEMS
 from ..core import rig as core_rig
 from ..core.errors import Cancelled, FacsimileError
 from ..core.regions import REGION_NAMES, group_name
-from . import opsdata
+from . import eye_objects, opsdata
 
 NAMING_ITEMS = (
     ("ARKIT", "ARKit", "ARKit camelCase: eyeBlinkLeft"),
@@ -46,8 +46,10 @@ def _target(context):
 class _RigJob:
     """The computation of one operator run, safe to run on a worker thread."""
 
-    def __init__(self, arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str):
+    def __init__(self, arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str,
+                 eyes=(), eye_arrays=()):
         self.arrays, self.painted, self.strength, self.provider = arrays, painted, strength, provider
+        self.eyes, self.eye_arrays = list(eyes), list(eye_arrays)     # separate eye objects (issue 13)
         self.progress, self.stage = 0.0, "starting"
         self.cancel = False
         self.result: core_rig.RigResult | None = None
@@ -58,7 +60,8 @@ class _RigJob:
             self.result = core_rig.predict(
                 self.arrays.verts_world, self.arrays.faces, provider=self.provider,
                 painted_weights=self.painted, strength=self.strength,
-                progress=self._on_progress, cancelled=lambda: self.cancel)
+                progress=self._on_progress, cancelled=lambda: self.cancel,
+                eye_objects=[a.verts_world for a in self.eye_arrays])
         except Exception as ex:  # reported on the main thread
             self.error = ex
 
@@ -93,11 +96,14 @@ class _RigOperatorBase:
                 raise core_rig.RigError("no FX_ groups to localize with: run Predict Regions first, or choose "
                                         "'Predicted' localization")
         arrays = mesh_io.read_mesh(obj)
-        return obj, _RigJob(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context))
+        eyes = eye_objects.candidates(context, obj) if self.writes_shapes else []
+        return obj, _RigJob(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context),
+                            eyes, eye_objects.read(eyes))
 
     def _write(self, context, obj, job: _RigJob) -> set:
         result = job.result
         txn = opsdata.Transaction(obj)
+        eye_txns, eye_names, all_keys = [], [], self._all_keys(context)
         report = []
         try:
             if self.writes_groups:
@@ -106,10 +112,10 @@ class _RigOperatorBase:
                 report.append(f"{len(REGION_NAMES)} FX_ region groups")
             if self.writes_shapes:
                 txn.ensure_basis()
-                statuses = {"added": [], "replaced": [], "skipped": []}
-                for name, delta in result.named_deltas(self.naming):
-                    co = mesh_io.shape_key_coords(job.arrays, delta)
-                    statuses[txn.write_shape_key(name, co, self.existing == "REPLACE")].append(name)
+                statuses = eye_objects.write_shapes(txn, result, job.arrays, self.naming,
+                                                    self.existing == "REPLACE", all_keys)
+                eye_txns, eye_names = eye_objects.write_eye_keys(job.eyes, job.eye_arrays, result, self.naming,
+                                                                 self.existing == "REPLACE")
                 report.append(f"{len(statuses['added'])} shape keys added")
                 if statuses["replaced"]:
                     report.append(f"{len(statuses['replaced'])} replaced")
@@ -118,23 +124,36 @@ class _RigOperatorBase:
                                   f"{', '.join(statuses['skipped'][:4])}{'…' if len(statuses['skipped']) > 4 else ''})")
             obj.data.update()
         except Exception:
+            for eye_txn in reversed(eye_txns):
+                eye_txn.rollback()
             txn.rollback()
             raise
         state = context.scene.facsimile_rig
         state.last_provider = result.provider
         state.last_seconds = float(sum(result.timings.values()))
         jaw = int(result.jaw_part.sum())
-        still = int((~result.skin).sum()) - jaw
+        still = eye_objects.still_parts(result)
         msg = f"Facsimile: {', '.join(report)} on '{obj.name}' in {state.last_seconds:.2f} s ({result.provider})"
         if jaw:
             msg += f"; {jaw} vertices of loose parts (lower teeth, tongue) follow the jaw"
         if still:
-            msg += f"; {still} vertices of loose parts (eyes, upper teeth, …) left still"
+            msg += f"; {still} vertices of loose parts (upper teeth, …) left still"
+        if self.writes_shapes:
+            msg += "; " + eye_objects.report_line(result, all_keys and self.naming != "ICT53", eye_names)
+        state.last_report = msg
         self.report({"INFO"}, msg)
         if not result.facing_ok:
             self.report({"WARNING"}, "Facsimile: the face does not seem to look toward -Y (Blender's front); "
                                      "results may be wrong — rotate the head to face -Y and apply rotation")
         return {"FINISHED"}
+
+    def _all_keys(self, context) -> bool:
+        """The operator's "Create all 52 keys", defaulting to the scene's option."""
+        if not hasattr(self, "all_keys"):
+            return False
+        if self.properties.is_property_set("all_keys"):
+            return self.all_keys
+        return context.scene.facsimile_rig.all_keys
 
     # ---- synchronous (scripts, headless)
 
@@ -229,6 +248,10 @@ class FACSIMILE_OT_generate_shapes(_RigOperatorBase, bpy.types.Operator):
                                       description="Scale of every generated shape")
     localization: bpy.props.EnumProperty(name="Localize with", items=LOCALIZATION_ITEMS, default="PREDICTED")
     existing: bpy.props.EnumProperty(name="Existing keys", items=EXISTING_ITEMS, default="SKIP")
+    all_keys: bpy.props.BoolProperty(
+        name="Create all 52 keys", default=False,
+        description="Create every ARKit name, tongueOut even where the head has no tongue to move "
+                    "(for pipelines that expect all 52); unset, the scene's Rig option decides")
 
 
 class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
@@ -243,6 +266,10 @@ class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0)
     existing: bpy.props.EnumProperty(name="Existing keys", items=EXISTING_ITEMS, default="SKIP")
+    all_keys: bpy.props.BoolProperty(
+        name="Create all 52 keys", default=False,
+        description="Create every ARKit name, tongueOut even where the head has no tongue to move "
+                    "(for pipelines that expect all 52); unset, the scene's Rig option decides")
 
 
 classes = (FACSIMILE_OT_predict_regions, FACSIMILE_OT_generate_shapes, FACSIMILE_OT_rig)

@@ -36,6 +36,7 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("facsimile.predict_regions", icon="GROUP_VERTEX")
         row.operator("facsimile.generate_shapes", icon="SHAPEKEY_DATA")
+        layout.prop(state, "all_keys")
         col = layout.column(align=True)
         col.label(text=f"Provider: {provider_label(context)}", icon="SETTINGS")
         if state.last_seconds >= 0:

@@ -74,4 +74,8 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray]) -> 
     if found_tongue.any():
         on_skin = skin[found_tongue].mean() > 0.5
         report.tongue_found = "mouth_floor" if on_skin else "part"
+        if not on_skin:
+            # A loose tongue moves alone: the mouth bag's floor it touches (same positions
+            # join the pieces) stays, or the bag would tear open under the lips.
+            found_tongue &= ~skin
         result.extra["tongueOut"] = norm.invert_vectors(tongue.tongue_out(points, found_tongue, skin))

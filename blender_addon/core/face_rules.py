@@ -10,6 +10,7 @@ on another artist's head, each from geometry alone:
 2. **Blink**: where the network's eyeBlink leaves the eye open (less than
    ``eyes.CLOSED`` of the opening covered), the upper lid is brought onto the lower one
    (``eyes.complete_blink``); the closure per eye, before and after, goes to the report.
+   eyeSquint and eyeWide move the same margins by a share of the gap (``core.lid_shapes``).
 3. **tongueOut**: a tongue (or a mouth bag's floor) moves forward out of the mouth
    (``core.tongue``); when there is none the report says so and the key is left out.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arkit, eyes, tongue
+from . import arkit, eyes, lid_shapes, tongue
 
 
 def _ict(name: str) -> int:
@@ -69,6 +70,16 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray]) -> 
             closure = eyes.lid_closure(eye, points, skin_faces, after)
             report.completed[eye.side] = True
         report.closure[eye.side] = closure
+        # eyeSquint raises the lower lid, eyeWide lifts the upper one, on the same margins.
+        for key, which, share in (("eyeSquint", "lower", lid_shapes.SQUINT_SHARE),
+                                  ("eyeWide", "upper", -lid_shapes.WIDE_SHARE)):
+            k = _ict(f"{key}{eye.side}")
+            before = norm.apply_vectors(result.ict_deltas[k]).astype(np.float64)
+            after = lid_shapes.move_margin(eye, points, skin_faces, skin, before, which, share)
+            if eye.source != "object":
+                after[eye.vertices] = before[eye.vertices]
+            changed = np.abs(after - before).max(1) > 0
+            result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
 
     found_tongue = tongue.find_tongue(points, faces, skin, exclude=eye_mask)
     if found_tongue.any():

@@ -168,3 +168,35 @@ def test_no_tongue_in_a_head_without_a_mouth():
     v, f = uv_sphere([0, 0.5, 0], 0.5, rings=16, segments=24)
     skin = np.ones(len(v), bool)
     assert not tongue.find_tongue(v, f, skin).any()
+
+
+def test_squint_and_wide_act_on_the_blink_margins_on_rocketbox():
+    if not ROCKETBOX.exists():
+        pytest.skip(f"Rocketbox data missing: {ROCKETBOX}")
+    from blender_addon.core import lid_shapes
+
+    with np.load(ROCKETBOX) as d:
+        to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
+        verts, faces = to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64)
+    result = rig.predict(verts, faces, provider="CPU")
+    head = rig.prepare_head(verts, faces)
+    points = head.norm.apply(verts).astype(np.float64)
+    skin_faces = faces[head.skin[faces].all(1)]
+    found = eyes.find_eyes(points, head.part_labels, head.skin, skin_faces)
+    assert len(found) == 2
+    for eye in found:
+        def share(name, which):
+            d = head.norm.apply_vectors(result.arkit_delta(f"{name}{eye.side}")).astype(np.float64)
+            return lid_shapes.margin_share(eye, points, skin_faces, head.skin, d, which)
+        assert share("eyeSquint", "lower") >= 0.9 * lid_shapes.SQUINT_SHARE      # the lower lid rises
+        assert share("eyeWide", "upper") <= -0.9 * lid_shapes.WIDE_SHARE         # the upper lid lifts
+        assert share("eyeWide", "lower") > -0.05                                 # ... not the lower one
+        for name in ("eyeSquint", "eyeWide"):
+            d = result.arkit_delta(f"{name}{eye.side}")
+            assert not d[eye.vertices].any()                                     # the eyeball stays
+            moved = points + head.norm.apply_vectors(d)
+            r_before = np.linalg.norm(points - eye.centre, axis=1)
+            r_after = np.linalg.norm(moved - eye.centre, axis=1)
+            outside = head.skin & (r_before >= eye.radius)
+            # (the network's own shapes may graze the sphere by a fraction of a percent)
+            assert (r_after[outside] >= np.minimum(r_before[outside], eye.radius) * 0.99).all()

@@ -11,6 +11,8 @@ on another artist's head, each from geometry alone:
    ``eyes.CLOSED`` of the opening covered), the upper lid is brought onto the lower one
    (``eyes.complete_blink``); the closure per eye, before and after, goes to the report.
    eyeSquint and eyeWide move the same margins by a share of the gap (``core.lid_shapes``).
+   In the jaw shapes, lips that end behind the front teeth are pushed back out
+   (``core.lip_collision``).
 3. **tongueOut**: a tongue (or a mouth bag's floor) moves forward out of the mouth
    (``core.tongue``); when there is none the report says so and the key is left out.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arkit, eyes, lid_shapes, tongue
+from . import arkit, eyes, lid_shapes, lip_collision, parts, tongue
 
 
 def _ict(name: str) -> int:
@@ -80,6 +82,17 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray]) -> 
                 after[eye.vertices] = before[eye.vertices]
             changed = np.abs(after - before).max(1) > 0
             result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
+
+    # Lips stay in front of the teeth in the jaw shapes (core.lip_collision).
+    teeth = lip_collision.teeth_mask(points, head.part_labels, eye_mask)
+    if teeth.any():
+        for k in parts.JAW_SHAPES:
+            before = norm.apply_vectors(result.ict_deltas[k]).astype(np.float64)
+            after, pushed = lip_collision.push_lips_out(points, skin, teeth, before)
+            if pushed:
+                changed = np.abs(after - before).max(1) > 0
+                result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
+                report.lips_pushed[arkit.ICT_53[k]] = pushed
 
     found_tongue = tongue.find_tongue(points, faces, skin, exclude=eye_mask)
     if found_tongue.any():

@@ -73,6 +73,24 @@ def calibrate_gaze() -> dict:
             "max_eyeLookUp_weight": up_seen}
 
 
+def calibrate_lid_ride() -> dict:
+    """Share of the lid gap facecap's artist eyeLookDown / eyeLookUp move the upper-lid
+    margin (per eye): the measurement behind ``core.lid_shapes.LID_RIDE``."""
+    head = ev.facecap_head()
+    rest, _truth, _w = facecap_eyes()
+    prepared = rig.prepare_head(head.verts, head.faces)
+    points = prepared.norm.apply(head.verts).astype(np.float64)
+    skin_faces = head.faces[prepared.skin[head.faces].all(1)]
+    objects = [prepared.norm.apply(o).astype(np.float64) for o in rest]
+    out = {}
+    for eye in eyes.find_eyes(points, prepared.part_labels, prepared.skin, skin_faces, objects):
+        for key in ("Down", "Up"):
+            d = prepared.norm.apply_vectors(head.gt[arkit.ARKIT_INDEX[f"eyeLook{key}{eye.side}"]])
+            out[f"{key}{eye.side}"] = lid_shapes.margin_share(eye, points, skin_faces, prepared.skin,
+                                                             d.astype(np.float64), "upper")
+    return out
+
+
 def rocketbox_head(name: str) -> ev.TestHead:
     with np.load(data_root() / "rocketbox" / f"{name}.npz") as d:
         names = [arkit.normalize_name(str(n)) for n in d["names"]]
@@ -162,7 +180,7 @@ def measure(head: ev.TestHead, eye_objects=()) -> dict:
 
 
 def run() -> dict:
-    out = {"gaze_calibration": calibrate_gaze()}
+    out = {"gaze_calibration": calibrate_gaze(), "lid_ride_calibration": calibrate_lid_ride()}
     fc = ev.facecap_head()
     rest, truth, weights = facecap_eyes()
     row, result = measure(fc, rest)
@@ -192,7 +210,7 @@ def table(out: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in out.items():
-        if name == "gaze_calibration":
+        if name.endswith("_calibration"):
             continue
         cn, c = row["closure_network"], row["closure"]
         look, tongue = row["eyeLook_mae"], row["tongueOut_mae"]
@@ -221,7 +239,10 @@ def table(out: dict) -> list[str]:
     lines += ["", f"Gaze calibration (facecap's recorded rotations against its eyeLook* weights): "
                   f"Out {cal['Out']:.1f}°, In {cal['In']:.1f}°, Down {cal['Down']:.1f}° per unit weight "
                   f"(yaw RMS {cal['yaw_rms']:.2f}°, pitch RMS {cal['pitch_rms']:.2f}°); "
-                  f"`core.eyes.GAZE_DEGREES` = 30° each way."]
+                  f"`core.eyes.GAZE_DEGREES` = 30° each way. Upper lid riding with the gaze (share of "
+                  f"the lid gap facecap's artist moves the upper margin): "
+                  + ", ".join(f"{k} {v:+.2f}" for k, v in out["lid_ride_calibration"].items())
+                  + "; `core.lid_shapes.LID_RIDE` = Down +0.46, Up -0.38."]
     return lines
 
 

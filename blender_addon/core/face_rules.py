@@ -72,9 +72,12 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray]) -> 
             closure = eyes.lid_closure(eye, points, skin_faces, after)
             report.completed[eye.side] = True
         report.closure[eye.side] = closure
-        # eyeSquint raises the lower lid, eyeWide lifts the upper one, on the same margins.
+        # eyeSquint raises the lower lid, eyeWide lifts the upper one, on the same margins;
+        # the upper lid rides with eyeLookDown/Up.
         for key, which, share in (("eyeSquint", "lower", lid_shapes.SQUINT_SHARE),
-                                  ("eyeWide", "upper", -lid_shapes.WIDE_SHARE)):
+                                  ("eyeWide", "upper", -lid_shapes.WIDE_SHARE),
+                                  ("eyeLookDown", "upper", lid_shapes.LID_RIDE["Down"]),
+                                  ("eyeLookUp", "upper", lid_shapes.LID_RIDE["Up"])):
             k = _ict(f"{key}{eye.side}")
             before = norm.apply_vectors(result.ict_deltas[k]).astype(np.float64)
             after = lid_shapes.move_margin(eye, points, skin_faces, skin, before, which, share)

@@ -9,7 +9,9 @@ of the eye opening (``eyes._margins``):
   lid bunches up under the contracted orbicularis; the cheek part of a squint is the
   network's ``cheekSquint``);
 * **eyeWide** lifts the upper-lid margin by :data:`WIDE_SHARE` of the gap, away from the
-  lower lid (sclera shows above the iris).
+  lower lid (sclera shows above the iris);
+* **eyeLookDown / eyeLookUp** carry the upper-lid margin with the eyeball by
+  :data:`LID_RIDE` of the gap (the lid rests on the cornea and follows it).
 
 Like the blink, the rule only completes: where the network's shape already moves the
 margin that far along the gap, nothing changes. The correction spreads over the lid with
@@ -26,6 +28,12 @@ from . import eyes
 
 SQUINT_SHARE = 0.25
 WIDE_SHARE = 0.2
+# The upper lid rides with the gaze: share of the lid gap the upper margin moves toward the
+# lower one at eyeLookDown = 1 (negative: away, at eyeLookUp = 1). Measured on facecap's
+# artist shapes (tools/bench_eyes.py ``calibrate_lid_ride``: +0.46 / -0.38, both eyes
+# alike), the calibration source for the gaze; like GAZE_DEGREES, only this
+# physical proportion is taken from a test head.
+LID_RIDE = {"Down": 0.46, "Up": -0.38}
 
 
 def _gap(eye: eyes.Eye, v: np.ndarray, faces: np.ndarray, skin: np.ndarray):

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import mesh_io
 from ..core import arkit
+from ..core.rig import RigError
 from . import opsdata
 
 # Meshes bigger than this are no eyeball (a body, a second head): not read, not sent.
@@ -63,6 +64,12 @@ def write_eye_keys(objs, arrays: list[mesh_io.MeshArrays], result, naming: str,
     """Each separate eye object the core turned gets a Basis and its four eyeLook* keys.
     Returns the transactions (the caller rolls them back on failure) and the names of the
     objects written."""
+    for obj, deltas in zip(objs, result.eye_object_deltas):
+        # Keys live on the mesh data: a mesh shared by both eyes (linked duplicates) would
+        # take one eye's keys over the other's.
+        if deltas and obj.data.users > 1:
+            raise RigError(f"the eye '{obj.name}' shares its mesh with another object; make it single-user "
+                           "(Object > Relations > Make Single User) so each eye gets its own eyeLook keys")
     txns, written = [], []
     try:
         for obj, arr, deltas in zip(objs, arrays, result.eye_object_deltas):

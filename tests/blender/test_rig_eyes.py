@@ -234,3 +234,13 @@ def test_failed_write_leaves_head_and_eyes_unchanged(addon, facecap_path, monkey
     assert calls["n"] == 3
     assert head.data.shape_keys is None and not head.vertex_groups
     assert all(o.data.shape_keys is None for o in objs.values())
+
+
+def test_eyes_sharing_one_mesh_are_refused_and_nothing_changes(addon, facecap_path):
+    head, objs = _facecap_with_eye_objects(facecap_path)
+    objs["Right"].data = objs["Left"].data                    # a mirrored linked duplicate
+    objs["Right"].scale.x = -1.0
+    with pytest.raises(RuntimeError, match="single-user"):
+        bpy.ops.facsimile.rig()
+    assert head.data.shape_keys is None and not head.vertex_groups
+    assert objs["Left"].data.shape_keys is None

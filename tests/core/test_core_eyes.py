@@ -170,7 +170,7 @@ def test_no_tongue_in_a_head_without_a_mouth():
     assert not tongue.find_tongue(v, f, skin).any()
 
 
-def test_squint_and_wide_act_on_the_blink_margins_on_rocketbox():
+def test_squint_wide_and_gaze_act_on_the_blink_margins_on_rocketbox():
     if not ROCKETBOX.exists():
         pytest.skip(f"Rocketbox data missing: {ROCKETBOX}")
     from blender_addon.core import lid_shapes
@@ -191,6 +191,8 @@ def test_squint_and_wide_act_on_the_blink_margins_on_rocketbox():
         assert share("eyeSquint", "lower") >= 0.9 * lid_shapes.SQUINT_SHARE      # the lower lid rises
         assert share("eyeWide", "upper") <= -0.9 * lid_shapes.WIDE_SHARE         # the upper lid lifts
         assert share("eyeWide", "lower") > -0.05                                 # ... not the lower one
+        assert share("eyeLookUp", "upper") <= 0.9 * lid_shapes.LID_RIDE["Up"]     # the lid rides up
+        assert share("eyeLookDown", "upper") >= 0.9 * lid_shapes.LID_RIDE["Down"]  # ... and down
         for name in ("eyeSquint", "eyeWide"):
             d = result.arkit_delta(f"{name}{eye.side}")
             assert not d[eye.vertices].any()                                     # the eyeball stays

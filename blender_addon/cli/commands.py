@@ -55,8 +55,8 @@ def cmd_bake(args) -> None:
         pipeline.stage(f"loading {Path(path).name}")
         objs, to_rig = pipeline.targets_of(path)
         for obj in to_rig:
-            pipeline.rig(obj)
-        driven += objs
+            pipeline.rig(obj, others=objs)
+        driven += pipeline.driven(objs)
     pipeline.bake(driven, frame_step=args.frame_step, time_offset=args.offset,
                   smoothing=args.smoothing)
     pipeline.stage(f"wrote {pipeline.save_blend(args.out)}")

@@ -103,14 +103,20 @@ def targets_of(path: str) -> tuple[list, list]:
     """(meshes to drive, meshes that need rigging first) of one target file.
 
     Meshes with shape keys are driven (directly or by solve); a file with none gets its
-    largest mesh rigged (eyes and teeth as separate objects are left alone).
+    largest mesh rigged, the other meshes selected with it, so separate eyeballs get their
+    eyeLook* keys; of those, the bake drives the ones that got keys (``driven``).
     """
     meshes = import_meshes(path)
     keyed = [o for o in meshes if o.data.shape_keys is not None and len(o.data.shape_keys.key_blocks) > 1]
     if keyed:
         return keyed, []
     head = largest(meshes)
-    return [head], [head]
+    return [head, *[o for o in meshes if o is not head]], [head]
+
+
+def driven(objs) -> list:
+    """Meshes of ``objs`` that have keys to drive (after rigging)."""
+    return [o for o in objs if o.data.shape_keys is not None and len(o.data.shape_keys.key_blocks) > 1]
 
 
 def save_blend(path: str) -> Path:

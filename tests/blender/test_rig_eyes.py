@@ -244,3 +244,27 @@ def test_eyes_sharing_one_mesh_are_refused_and_nothing_changes(addon, facecap_pa
         bpy.ops.facsimile.rig()
     assert head.data.shape_keys is None and not head.vertex_groups
     assert objs["Left"].data.shape_keys is None
+
+
+def test_cli_bake_rigs_a_gltf_avatar_and_drives_its_separate_eyes(addon, facecap_path, tmp_path):
+    """A glTF avatar without keys, eyes as their own meshes: `facsimile bake` rigs the head,
+    gives the eyes their eyeLook* keys and bakes the take onto all three."""
+    from bl_ext.user_default.facsimile.core.takes import Take, write_llf_csv
+    from blender_helpers import run_cli
+
+    head, objs = _facecap_with_eye_objects(facecap_path)
+    bpy.ops.export_scene.gltf(filepath=str(tmp_path / "avatar.glb"), export_format="GLB", use_selection=True)
+    t = np.arange(24) / 24.0
+    w = np.zeros((24, 52), np.float32)
+    w[:, arkit.ARKIT_INDEX["eyeLookOutLeft"]] = t
+    write_llf_csv(tmp_path / "take.csv", Take(times=t, names=list(arkit.ARKIT_52), weights=w, fps=24.0))
+    out = run_cli("bake", tmp_path / "avatar.glb", "--take", tmp_path / "take.csv", "--out", tmp_path / "baked.blend",
+                  home=tmp_path / "home")
+    assert out.returncode == 0, out.stderr
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "baked.blend"))
+    eye = bpy.data.objects["EyeLeft"]
+    assert "eyeLookOutLeft" in _keys(eye)
+    keys = eye.data.shape_keys
+    assert keys.animation_data is not None and keys.animation_data.action is not None
+    bpy.context.scene.frame_set(bpy.context.scene.frame_end)
+    assert keys.key_blocks["eyeLookOutLeft"].value > 0.5

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Eyes, lids and tongue (issue 13): the rules after the networks, measured per test head.
 
-``python -m tools.bench_eyes [--json FILE]`` prints, per head (facecap, both Rocketbox
+``python -m tools.bench_eyes [--json FILE] [--doc]`` prints, per head (facecap, both Rocketbox
 heads): lid closure L/R (network alone and after the rules, no ground truth used),
 eyeLook* MAE vs the truth where it exists and vs predicting nothing, tongueOut MAE on
-Rocketbox vs nothing, and the overall relative error with the rules off and on.
+Rocketbox vs nothing, the eyeSquint / eyeWide lid-margin shares, and the overall relative
+error with the rules off and on; ``--doc`` writes the table into docs/models.md (block "eyes").
 
 Also :func:`calibrate_gaze`, the measurement behind ``core.eyes.GAZE_DEGREES``.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_addon.core import arkit, rig
+from blender_addon.core import arkit, eyes, lid_shapes, rig
 from model_export import evaluate as ev
 from model_export.data.ict import data_root
 
@@ -72,6 +73,24 @@ def calibrate_gaze() -> dict:
             "max_eyeLookUp_weight": up_seen}
 
 
+def calibrate_lid_ride() -> dict:
+    """Share of the lid gap facecap's artist eyeLookDown / eyeLookUp move the upper-lid
+    margin (per eye): the measurement behind ``core.lid_shapes.LID_RIDE``."""
+    head = ev.facecap_head()
+    rest, _truth, _w = facecap_eyes()
+    prepared = rig.prepare_head(head.verts, head.faces)
+    points = prepared.norm.apply(head.verts).astype(np.float64)
+    skin_faces = head.faces[prepared.skin[head.faces].all(1)]
+    objects = [prepared.norm.apply(o).astype(np.float64) for o in rest]
+    out = {}
+    for eye in eyes.find_eyes(points, prepared.part_labels, prepared.skin, skin_faces, objects):
+        for key in ("Down", "Up"):
+            d = prepared.norm.apply_vectors(head.gt[arkit.ARKIT_INDEX[f"eyeLook{key}{eye.side}"]])
+            out[f"{key}{eye.side}"] = lid_shapes.margin_share(eye, points, skin_faces, prepared.skin,
+                                                             d.astype(np.float64), "upper")
+    return out
+
+
 def rocketbox_head(name: str) -> ev.TestHead:
     return ev.rocketbox_head(name)
 
@@ -111,12 +130,32 @@ def _eye_performance_mm(result: rig.RigResult, rest, truth, weights) -> tuple[fl
     return float(np.mean(err)), float(np.mean(still))
 
 
+def _margin_shares(head: ev.TestHead, eye_objects, off: rig.RigResult, on: rig.RigResult) -> dict:
+    """Per eye, the share of the lid gap eyeSquint (lower margin, up) and eyeWide (upper
+    margin, away: negative) move: truth, network alone, after the rules."""
+    prepared = rig.prepare_head(head.verts, head.faces)
+    points = prepared.norm.apply(head.verts).astype(np.float64)
+    skin_faces = head.faces[prepared.skin[head.faces].all(1)]
+    objects = [prepared.norm.apply(o).astype(np.float64) for o in eye_objects]
+    out = {}
+    for eye in eyes.find_eyes(points, prepared.part_labels, prepared.skin, skin_faces, objects):
+        for key, which in (("eyeSquint", "lower"), ("eyeWide", "upper")):
+            name = f"{key}{eye.side}"
+            out[name] = {label: lid_shapes.margin_share(
+                eye, points, skin_faces, prepared.skin,
+                prepared.norm.apply_vectors(d).astype(np.float64), which)
+                for label, d in (("truth", head.gt[arkit.ARKIT_INDEX[name]]), ("off", off.arkit_delta(name)),
+                                 ("on", on.arkit_delta(name)))}
+    return out
+
+
 def measure(head: ev.TestHead, eye_objects=()) -> dict:
     off = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=False)
     on = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=True, eye_objects=eye_objects)
     row = {"eyes_found": on.report.eyes_found, "tongue_found": on.report.tongue_found,
            "closure_network": on.report.closure_network, "closure": on.report.closure,
-           "rules_seconds": on.timings.get("rules", 0.0)}
+           "rules_seconds": on.timings.get("rules", 0.0),
+           "lid_margin_share": _margin_shares(head, eye_objects, off, on)}
     e_off = ev.errors_mm(off.arkit_deltas(), head.gt, head.unit_mm)
     e_on = ev.errors_mm(on.arkit_deltas(), head.gt, head.unit_mm)
     e_none = ev.errors_mm(np.zeros_like(head.gt), head.gt, head.unit_mm)
@@ -137,7 +176,7 @@ def measure(head: ev.TestHead, eye_objects=()) -> dict:
 
 
 def run() -> dict:
-    out = {"gaze_calibration": calibrate_gaze()}
+    out = {"gaze_calibration": calibrate_gaze(), "lid_ride_calibration": calibrate_lid_ride()}
     fc = ev.facecap_head()
     rest, truth, weights = facecap_eyes()
     row, result = measure(fc, rest)
@@ -148,14 +187,76 @@ def run() -> dict:
     return out
 
 
+def _f(x, fmt="{:.2f}") -> str:
+    return "–" if x is None or not np.isfinite(x) else fmt.format(x)
+
+
+def table(out: dict) -> list[str]:
+    """The per-head table for docs/models.md (block "eyes")."""
+    cal = out["gaze_calibration"]
+    lines = [
+        "Eyes, lids and tongue per test head (`python -m tools.bench_eyes --doc`; no ground truth "
+        "used by the rules, the truth only scores them). Closure: share of the eye opening covered "
+        "at eyeBlink = 1 (network alone → after the rules; target ≥ 0.90). eyeLook*, tongueOut: "
+        "MAE (mm) over the head, predicting nothing / network alone / after the rules (target: "
+        "rules ≤ half of nothing). Squint / wide: share of the lid gap eyeSquint raises the lower "
+        "margin and eyeWide lifts the upper one (negative), mean of both eyes: truth / network / rules.",
+        "",
+        "| head | eyes | closure L | closure R | eyeLook* MAE mm | tongueOut MAE mm | squint | wide | relative error off → on |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in out.items():
+        if name.endswith("_calibration"):
+            continue
+        cn, c = row["closure_network"], row["closure"]
+        look, tongue = row["eyeLook_mae"], row["tongueOut_mae"]
+        shares = row.get("lid_margin_share", {})
+
+        def mean_share(key, label):
+            vals = [v[label] for k, v in shares.items() if k.startswith(key)]
+            return float(np.mean(vals)) if vals else float("nan")
+
+        sq = " / ".join(_f(mean_share("eyeSquint", k)) for k in ("truth", "off", "on"))
+        wd = " / ".join(_f(mean_share("eyeWide", k)) for k in ("truth", "off", "on"))
+        eyes_col = row["eyes_found"] or "none"
+        if row.get("tongue_found"):
+            eyes_col += f", tongue: {row['tongue_found']}"
+        lines.append(
+            f"| {name} | {eyes_col} | {_f(cn.get('Left'))} → {_f(c.get('Left'))} | "
+            f"{_f(cn.get('Right'))} → {_f(c.get('Right'))} | "
+            f"{look['nothing']:.2f} / {look['off']:.2f} / {look['on']:.2f} | "
+            f"{tongue['nothing']:.2f} / {tongue['off']:.2f} / {tongue['on']:.2f} | {sq} | {wd} | "
+            f"{row['relative']['off']:.3f} → {row['relative']['on']:.3f} |")
+    fc = out.get("facecap", {}).get("eye_performance_mm")
+    if fc:
+        lines += ["", f"Facecap's eyes over its recorded performance (separate eye objects driven by its "
+                      f"eyeLook* weights vs its recorded eye rotations): {fc['on']:.2f} mm mean vertex "
+                      f"error with the rules, {fc['still']:.2f} mm with the eyes held still."]
+    lines += ["", f"Gaze calibration (facecap's recorded rotations against its eyeLook* weights): "
+                  f"Out {cal['Out']:.1f}°, In {cal['In']:.1f}°, Down {cal['Down']:.1f}° per unit weight "
+                  f"(yaw RMS {cal['yaw_rms']:.2f}°, pitch RMS {cal['pitch_rms']:.2f}°); "
+                  f"`core.eyes.GAZE_DEGREES` = 30° each way. Upper lid riding with the gaze (share of "
+                  f"the lid gap facecap's artist moves the upper margin): "
+                  + ", ".join(f"{k} {v:+.2f}" for k, v in out["lid_ride_calibration"].items())
+                  + "; `core.lid_shapes.LID_RIDE` = Down +0.46, Up -0.38."]
+    return lines
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", default="", help="also write the results here")
+    parser.add_argument("--doc", action="store_true", help="write the table into docs/models.md (block 'eyes')")
     args = parser.parse_args(argv)
     out = run()
     print(json.dumps(out, indent=1, default=float))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float))
+    lines = table(out)
+    print("\n".join(lines))
+    if args.doc:
+        from tools.docblock import write_block
+
+        write_block(Path(__file__).resolve().parents[1] / "docs" / "models.md", "eyes", lines)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,8 @@ def cmd_rig(args, report) -> None:
             pipeline.stage(f"loading {Path(path).name}")
             meshes = pipeline.import_meshes(path)
             for obj in pipeline.named(meshes, args.object, path) if args.object else [pipeline.largest(meshes)]:
-                entry = pipeline.rig(obj, args.naming, args.strength, args.existing)
+                entry = pipeline.rig(obj, args.naming, args.strength, args.existing,
+                                     others=meshes, all_keys=args.all_keys)
                 report.add("objects", {"file": str(Path(path).resolve()), **entry})
         pipeline.save_blend(args.out, outputs)
         written = outputs.commit()
@@ -177,9 +178,9 @@ def cmd_bake(args, report) -> None:
         pipeline.stage(f"loading {Path(path).name}")
         objs, to_rig = pipeline.targets_of(path)
         for obj in to_rig:
-            entry = pipeline.rig(obj, args.naming, existing="SKIP")
+            entry = pipeline.rig(obj, args.naming, existing="SKIP", others=objs)
             report.add("objects", {"file": str(Path(path).resolve()), **entry})
-        driven += objs
+        driven += pipeline.driven(objs)
     options = dict(frame_step=args.frame_step, time_offset=args.offset, smoothing=args.smoothing,
                    existing=args.existing)
     if args.frame_range is not None:
@@ -271,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="your shape keys under the names the rig writes: SKIP keeps them, REPLACE "
                         "replaces them and re-rigs a rigged mesh (its FX_ groups); default SKIP")
     _json_flag(p)
+    p.add_argument("--all-keys", action="store_true",
+                   help="create all 52 ARKit keys, tongueOut even where the head has no tongue")
     p.set_defaults(func=cmd_rig)
 
     p = sub.add_parser("bake", help="bake a take onto one or many characters")

@@ -181,8 +181,11 @@ def rig_names(naming: str) -> list:
     return [arkit.to_style(name, naming)[0] for name in arkit.ARKIT_52]
 
 
-def rig(obj, naming: str = "ARKIT", strength: float = 1.0, existing: str = "SKIP") -> dict:
-    """Rig ``obj`` with ``facsimile.rig``; what was written, for the JSON report.
+def rig(obj, naming: str = "ARKIT", strength: float = 1.0, existing: str = "SKIP", others=(),
+        all_keys: bool = False) -> dict:
+    """Rig ``obj`` with ``facsimile.rig``; what was written, for the JSON report. ``others``
+    (the file's other meshes) are selected with it, so separate eyeballs among them get their
+    eyeLook* keys (rig/eye_objects.py); ``all_keys`` creates tongueOut even without a tongue.
 
     ``existing='REPLACE'`` also replaces FX_ groups (a re-rig); with 'SKIP' a mesh that
     already has them is refused before any work, naming the flag that re-rigs it.
@@ -192,10 +195,10 @@ def rig(obj, naming: str = "ARKIT", strength: float = 1.0, existing: str = "SKIP
         raise CliError(f"'{obj.name}' is already rigged ({len(fx)} FX_ groups): re-rig it with "
                        "--existing REPLACE (the keys Facsimile wrote are regenerated either way)")
     stage(f"rigging '{obj.name}' ({len(obj.data.vertices)} vertices)")
-    activate([obj])
+    activate([obj, *[o for o in others if o is not obj]])
     before, t0 = _key_names(obj), time.perf_counter()
     reports = call(bpy.ops.facsimile.rig, f"rig '{obj.name}'", naming=naming, strength=strength,
-                   existing=existing, replace_groups=existing == "REPLACE")
+                   existing=existing, replace_groups=existing == "REPLACE", all_keys=all_keys)
     owned, state = _owned(obj), bpy.context.scene.facsimile_rig
     return {
         "object": obj.name, "vertices": len(obj.data.vertices), "naming": naming,
@@ -214,14 +217,20 @@ def targets_of(path: str) -> tuple[list, list]:
     """(meshes to drive, meshes that need rigging first) of one target file.
 
     Meshes with shape keys are driven (directly or by solve); a file with none gets its
-    largest mesh rigged (eyes and teeth as separate objects are left alone).
+    largest mesh rigged, the other meshes selected with it, so separate eyeballs get their
+    eyeLook* keys; of those, the bake drives the ones that got keys (``driven``).
     """
     meshes = import_meshes(path)
     keyed = [o for o in meshes if o.data.shape_keys is not None and len(o.data.shape_keys.key_blocks) > 1]
     if keyed:
         return keyed, []
     head = largest(meshes)
-    return [head], [head]
+    return [head, *[o for o in meshes if o is not head]], [head]
+
+
+def driven(objs) -> list:
+    """Meshes of ``objs`` that have keys to drive (after rigging)."""
+    return [o for o in objs if o.data.shape_keys is not None and len(o.data.shape_keys.key_blocks) > 1]
 
 
 class Outputs:

@@ -508,3 +508,4 @@ class EyeReport:
     closure_network: dict = field(default_factory=dict)  # the network's blink alone
     completed: dict = field(default_factory=dict)        # {"Left": bool}: geometric closure applied
     tongue_found: str = ""                        # "", "part" or "mouth_floor"
+    lips_pushed: dict = field(default_factory=dict)      # {jaw shape: lip vertices kept off the teeth}

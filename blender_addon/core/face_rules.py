@@ -10,6 +10,9 @@ on another artist's head, each from geometry alone:
 2. **Blink**: where the network's eyeBlink leaves the eye open (less than
    ``eyes.CLOSED`` of the opening covered), the upper lid is brought onto the lower one
    (``eyes.complete_blink``); the closure per eye, before and after, goes to the report.
+   eyeSquint and eyeWide move the same margins by a share of the gap (``core.lid_shapes``).
+   In the jaw shapes, lips that end behind the front teeth are pushed back out
+   (``core.lip_collision``).
 3. **tongueOut**: a tongue (or a mouth bag's floor) moves forward out of the mouth
    (``core.tongue``); when there is none the report says so and the key is left out.
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arkit, eyes, tongue
+from . import arkit, eyes, lid_shapes, lip_collision, parts, tongue
 
 
 def _ict(name: str) -> int:
@@ -70,9 +73,37 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             closure = eyes.lid_closure(eye, points, skin_faces, after)
             report.completed[eye.side] = True
         report.closure[eye.side] = closure
+        # eyeSquint raises the lower lid, eyeWide lifts the upper one, on the same margins;
+        # the upper lid rides with eyeLookDown/Up.
+        for key, which, share in (("eyeSquint", "lower", lid_shapes.SQUINT_SHARE),
+                                  ("eyeWide", "upper", -lid_shapes.WIDE_SHARE),
+                                  ("eyeLookDown", "upper", lid_shapes.LID_RIDE["Down"]),
+                                  ("eyeLookUp", "upper", lid_shapes.LID_RIDE["Up"])):
+            k = _ict(f"{key}{eye.side}")
+            before = norm.apply_vectors(result.ict_deltas[k]).astype(np.float64)
+            after = lid_shapes.move_margin(eye, points, skin_faces, skin, before, which, share)
+            if eye.source != "object":
+                after[eye.vertices] = before[eye.vertices]
+            changed = np.abs(after - before).max(1) > 0
+            result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
+
+    # Lips stay in front of the teeth in the jaw shapes (core.lip_collision).
+    teeth = lip_collision.teeth_mask(points, head.part_labels, eye_mask)
+    if teeth.any():
+        for k in parts.JAW_SHAPES:
+            before = norm.apply_vectors(result.ict_deltas[k]).astype(np.float64)
+            after, pushed = lip_collision.push_lips_out(points, skin, teeth, before)
+            if pushed:
+                changed = np.abs(after - before).max(1) > 0
+                result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
+                report.lips_pushed[arkit.ICT_53[k]] = pushed
 
     found_tongue = tongue.find_tongue(points, faces, skin, exclude=eye_mask)
     if found_tongue.any():
         on_skin = skin[found_tongue].mean() > 0.5
         report.tongue_found = "mouth_floor" if on_skin else "part"
+        if not on_skin:
+            # A loose tongue moves alone: the mouth bag's floor it touches (same positions
+            # join the pieces) stays, or the bag would tear open under the lips.
+            found_tongue &= ~skin
         result.extra["tongueOut"] = norm.invert_vectors(tongue.tongue_out(points, found_tongue, skin))

@@ -25,7 +25,7 @@ from ..options import EXISTING_ITEMS
 from ..core import rig as core_rig
 from ..core.errors import Cancelled, FacsimileError
 from ..core.regions import REGION_NAMES, group_name
-from . import opsdata
+from . import eye_objects, opsdata
 from .props import LOCALIZATION_ITEMS, NAMING_ITEMS, OPTION_NAMES
 
 OWNED_KEYS = "facsimile_keys"
@@ -44,16 +44,18 @@ def owned_keys(obj) -> set:
     return set(keys.get(OWNED_KEYS, ())) if keys is not None else set()
 
 
-def rig_job(arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str) -> jobs.Job:
-    """The computation of one operator run as a :class:`jobs.Job` (safe on a worker thread)."""
+def rig_job(arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str,
+            eyes=(), eye_arrays=()) -> jobs.Job:
+    """The computation of one operator run as a :class:`jobs.Job` (safe on a worker thread);
+    ``eyes`` are separate eye objects selected with the head (issue 13), read as ``eye_arrays``."""
 
     def work(job):
         return core_rig.predict(arrays.verts_world, arrays.faces, provider=provider, painted_weights=painted,
                                 strength=strength, progress=lambda f, stage: job.report(f, stage),
-                                cancelled=job.cancelled)
+                                cancelled=job.cancelled, eye_objects=[a.verts_world for a in eye_arrays])
 
     job = jobs.Job("rig", work)
-    job.arrays = arrays
+    job.arrays, job.eyes, job.eye_arrays = arrays, list(eyes), list(eye_arrays)
     return job
 
 
@@ -94,11 +96,14 @@ class _RigOperatorBase(jobs.JobOperator):
                 raise core_rig.RigError("no FX_ groups to localize with: run Predict Regions first, or choose "
                                         "'Predicted' localization")
         arrays = mesh_io.read_mesh(obj)
-        return obj, rig_job(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context))
+        eyes = eye_objects.candidates(context, obj) if self.writes_shapes else []
+        return obj, rig_job(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context),
+                            eyes, eye_objects.read(eyes))
 
     def _write(self, context, obj, job: jobs.Job) -> set:
         result = job.result
         txn = opsdata.Transaction(obj)
+        eye_txns, eye_names, all_keys = [], [], self._all_keys(context)
         report = []
         try:
             if self.writes_groups:
@@ -108,11 +113,10 @@ class _RigOperatorBase(jobs.JobOperator):
             if self.writes_shapes:
                 owned = owned_keys(obj)
                 txn.ensure_basis()
-                statuses = {"added": [], "replaced": [], "skipped": [], "locked": []}
-                for name, delta in result.named_deltas(self.naming):
-                    co = mesh_io.shape_key_coords(job.arrays, delta)
-                    replace = name in owned or self.existing == "REPLACE"
-                    statuses[txn.write_shape_key(name, co, replace)].append(name)
+                statuses = eye_objects.write_shapes(txn, result, job.arrays, self.naming,
+                                                    self.existing == "REPLACE", all_keys, owned)
+                eye_txns, eye_names = eye_objects.write_eye_keys(job.eyes, job.eye_arrays, result, self.naming,
+                                                                 self.existing == "REPLACE")
                 # Set last: a failure above rolls back the keys and leaves the old list.
                 obj.data.shape_keys[OWNED_KEYS] = sorted(owned | set(statuses["added"]) | set(statuses["replaced"]))
                 report.append(f"{len(statuses['added'])} shape keys added")
@@ -125,18 +129,23 @@ class _RigOperatorBase(jobs.JobOperator):
                     report.append(f"{len(statuses['locked'])} locked keys kept ({', '.join(statuses['locked'][:4])})")
             obj.data.update()
         except Exception:
+            for eye_txn in reversed(eye_txns):
+                eye_txn.rollback()
             txn.rollback()
             raise
         state = context.scene.facsimile_rig
         state.last_provider = result.provider
         state.last_seconds = float(sum(result.timings.values()))
         jaw = int(result.jaw_part.sum())
-        still = int((~result.skin).sum()) - jaw
+        still = eye_objects.still_parts(result)
         msg = f"Facsimile: {', '.join(report)} on '{obj.name}' in {state.last_seconds:.2f} s ({result.provider})"
         if jaw:
             msg += f"; {jaw} vertices of loose parts (lower teeth, tongue) follow the jaw"
         if still:
-            msg += f"; {still} vertices of loose parts (eyes, upper teeth, …) left still"
+            msg += f"; {still} vertices of loose parts (upper teeth, …) left still"
+        if self.writes_shapes:
+            msg += "; " + eye_objects.report_line(result, all_keys and self.naming != "ICT53", eye_names)
+        state.last_report = msg
         self.report({"INFO"}, msg)
         if job.arrays.mirrored:
             self.report({"WARNING"}, f"Facsimile: corrected: '{obj.name}' has a mirroring (negative) scale; "
@@ -153,6 +162,14 @@ class _RigOperatorBase(jobs.JobOperator):
                                          f"moves {100 * peak:.1f} % of the head's width); raise Strength in the "
                                          "Rig panel, or paint the FX_ groups and Update Rig")
         return {"FINISHED"}
+
+    def _all_keys(self, context) -> bool:
+        """The operator's "Create all 52 keys", defaulting to the scene's option."""
+        if not hasattr(self, "all_keys"):
+            return False
+        if self.properties.is_property_set("all_keys"):
+            return self.all_keys
+        return context.scene.facsimile_rig.all_keys
 
     # ---- synchronous (scripts, headless)
 
@@ -260,6 +277,10 @@ class FACSIMILE_OT_generate_shapes(_RigOperatorBase, bpy.types.Operator):
                                       description="Scale of every generated shape")
     localization: bpy.props.EnumProperty(name="Localize with", items=LOCALIZATION_ITEMS, default="PREDICTED")
     existing: bpy.props.EnumProperty(name="Existing keys", items=EXISTING_ITEMS, default="SKIP")
+    all_keys: bpy.props.BoolProperty(
+        name="Create all 52 keys", default=False,
+        description="Create every ARKit name, tongueOut even where the head has no tongue to move "
+                    "(for pipelines that expect all 52); unset, the scene's Rig option decides")
 
 
 class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
@@ -275,6 +296,10 @@ class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0)
     existing: bpy.props.EnumProperty(name="Existing keys", items=EXISTING_ITEMS, default="SKIP")
+    all_keys: bpy.props.BoolProperty(
+        name="Create all 52 keys", default=False,
+        description="Create every ARKit name, tongueOut even where the head has no tongue to move "
+                    "(for pipelines that expect all 52); unset, the scene's Rig option decides")
 
 
 class FACSIMILE_OT_update_rig(_RigOperatorBase, bpy.types.Operator):

@@ -45,6 +45,12 @@ class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
         description="Rig Face and Predict Regions overwrite existing FX_ groups (only those; other "
                     "groups are never touched). Off: they stop instead, so painted groups are safe; "
                     "Update Rig uses them")
+    last_report: bpy.props.StringProperty(
+        name="Report", description="What the last rig said (eyes, blink closure, tongue)", default="")
+    all_keys: bpy.props.BoolProperty(
+        name="Create all 52 keys", default=False,
+        description="Rig Face and Generate Shapes create every ARKit name, tongueOut even where the head "
+                    "has no tongue to move (for pipelines that expect all 52)")
     mirror: bpy.props.BoolProperty(
         name="Mirror", default=False,
         description="Moving a Left slider moves its Right partner too (and vice versa)")

@@ -50,6 +50,7 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
         col.prop(state, "localization")
         col.prop(state, "existing")
         col.prop(state, "replace_groups")
+        col.prop(state, "all_keys")
         col = layout.column(align=True)
         col.label(text=f"Provider: {provider_label(context)}", icon="SETTINGS")
         if state.last_seconds >= 0:

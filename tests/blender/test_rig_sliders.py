@@ -18,7 +18,7 @@ def _rigged_monkey():
 def test_sliders_found_under_any_naming(addon):
     obj = _rigged_monkey()
     keys = ui.slider_keys(obj)
-    assert set(keys) == set(arkit.ARKIT_52)
+    assert set(keys) == set(arkit.ARKIT_52) - {"tongueOut"}     # Suzanne has no tongue to move
     assert keys["eyeBlinkLeft"].name == "eyeBlink_L"
     grouped = [n for names in arkit.SLIDER_GROUPS.values() for n in names]
     assert sorted(grouped) == sorted(arkit.ARKIT_52)

@@ -168,3 +168,69 @@ def test_no_tongue_in_a_head_without_a_mouth():
     v, f = uv_sphere([0, 0.5, 0], 0.5, rings=16, segments=24)
     skin = np.ones(len(v), bool)
     assert not tongue.find_tongue(v, f, skin).any()
+
+
+def test_squint_wide_and_gaze_act_on_the_blink_margins_on_rocketbox():
+    if not ROCKETBOX.exists():
+        pytest.skip(f"Rocketbox data missing: {ROCKETBOX}")
+    from blender_addon.core import lid_shapes
+
+    with np.load(ROCKETBOX) as d:
+        to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
+        verts, faces = to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64)
+    result = rig.predict(verts, faces, provider="CPU")
+    head = rig.prepare_head(verts, faces)
+    points = head.norm.apply(verts).astype(np.float64)
+    skin_faces = faces[head.skin[faces].all(1)]
+    found = eyes.find_eyes(points, head.part_labels, head.skin, skin_faces)
+    assert len(found) == 2
+    for eye in found:
+        def share(name, which):
+            d = head.norm.apply_vectors(result.arkit_delta(f"{name}{eye.side}")).astype(np.float64)
+            return lid_shapes.margin_share(eye, points, skin_faces, head.skin, d, which)
+        assert share("eyeSquint", "lower") >= 0.9 * lid_shapes.SQUINT_SHARE      # the lower lid rises
+        assert share("eyeWide", "upper") <= -0.9 * lid_shapes.WIDE_SHARE         # the upper lid lifts
+        assert share("eyeWide", "lower") > -0.05                                 # ... not the lower one
+        assert share("eyeLookUp", "upper") <= 0.9 * lid_shapes.LID_RIDE["Up"]     # the lid rides up
+        assert share("eyeLookDown", "upper") >= 0.9 * lid_shapes.LID_RIDE["Down"]  # ... and down
+        for name in ("eyeSquint", "eyeWide"):
+            d = result.arkit_delta(f"{name}{eye.side}")
+            assert not d[eye.vertices].any()                                     # the eyeball stays
+            moved = points + head.norm.apply_vectors(d)
+            r_before = np.linalg.norm(points - eye.centre, axis=1)
+            r_after = np.linalg.norm(moved - eye.centre, axis=1)
+            outside = head.skin & (r_before >= eye.radius)
+            # (the network's own shapes may graze the sphere by a fraction of a percent)
+            assert (r_after[outside] >= np.minimum(r_before[outside], eye.radius) * 0.99).all()
+
+
+def test_lips_stay_in_front_of_facecap_teeth_in_the_jaw_shapes():
+    if not FACECAP.exists():
+        pytest.skip(f"facecap data missing: {FACECAP}")
+    from blender_addon.core import lip_collision
+
+    to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
+    with np.load(FACECAP) as d:
+        n = len(d["neutral"])
+        verts = np.concatenate([to_b(d["neutral"]), to_b(d["teeth_verts"])]).astype(np.float64)
+        faces = np.concatenate([d["faces"], d["teeth_faces"] + n]).astype(np.int64)
+    off = rig.predict(verts, faces, provider="CPU", eye_rules=False)
+    on = rig.predict(verts, faces, provider="CPU")
+    assert on.report.lips_pushed.get("jawOpen", 0) > 0
+    head = rig.prepare_head(verts, faces)
+    points = head.norm.apply(verts).astype(np.float64)
+    teeth = lip_collision.teeth_mask(points, head.part_labels, np.zeros(len(points), bool))
+
+    t = np.flatnonzero(teeth)
+    lips = np.flatnonzero(head.skin)
+    lips = lips[points[lips, 1] < lip_collision._front(points[t], points[lips][:, [0, 2]]) - lip_collision.CLEARANCE]
+
+    def through(result):
+        """Lip vertices in front of the teeth at rest that jawOpen carries behind their front."""
+        delta = head.norm.apply_vectors(result.arkit_delta("jawOpen")).astype(np.float64)
+        q = points + delta
+        return int((q[lips, 1] > lip_collision._front(q[t], q[lips][:, [0, 2]])).sum())
+
+    assert through(off) > 0 and through(on) == 0
+    moved = np.abs(on.arkit_delta("jawOpen") - off.arkit_delta("jawOpen")).max(1) > 0
+    assert not moved[~head.skin].any()                     # the teeth are not what moves

@@ -44,10 +44,21 @@ def _enclosed(query: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> np.nda
     """(Q,) bool: rays from each point toward +Z, -Y, +X and -X all meet a triangle: the
     point is inside a cavity (palate above, lips in front, cheeks at the sides)."""
     hit = np.ones(len(query), bool)
-    tri = verts[faces]
+    all_tri = verts[faces]
     for axis, sign in ((2, 1.0), (1, -1.0), (0, 1.0), (0, -1.0)):
         a, b = [i for i in range(3) if i != axis]
         p2 = query[:, [a, b]]
+        # Only triangles whose shadow on the ray's plane overlaps the queries' can be hit: on
+        # a dense head that is a small patch around the mouth, not the whole mesh.
+        lo, hi = p2.min(0), p2.max(0)
+        tmin, tmax = all_tri[:, :, [a, b]].min(1), all_tri[:, :, [a, b]].max(1)
+        keep = ((tmax >= lo) & (tmin <= hi)).all(1)
+        # ... and only those on the side the ray goes.
+        if sign > 0:
+            keep &= all_tri[:, :, axis].max(1) > query[:, axis].min()
+        else:
+            keep &= all_tri[:, :, axis].min(1) < query[:, axis].max()
+        tri = all_tri[keep]
         t2 = tri[:, :, [a, b]]
         e1, e2 = t2[:, 1] - t2[:, 0], t2[:, 2] - t2[:, 0]
         den = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]

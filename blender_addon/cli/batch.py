@@ -329,7 +329,7 @@ def add_parser(sub) -> None:
                    help="where to write the JSON report (default: OUT/batch_report.json)")
     p.add_argument("--plan", action="store_true",
                    help="print the tasks and the farm parameters as JSON, run nothing")
-    p.set_defaults(func=_command)
+    p.set_defaults(func=_command, own_status=True)   # returns its status, writes its own report
 
 
 def _command(args) -> int:

@@ -123,4 +123,4 @@ def serve(main) -> int:
 def add_parser(sub, main) -> None:
     """The internal ``batch-worker`` command (no help entry: only ``batch`` starts it)."""
     p = sub.add_parser("batch-worker")
-    p.set_defaults(func=lambda _args: serve(main))
+    p.set_defaults(func=lambda _args: serve(main), own_status=True)

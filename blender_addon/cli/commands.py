@@ -361,7 +361,7 @@ def main(argv=None) -> int:
     try:
         validate(args)
         report = Report(getattr(args, "json", None), args.command, version())
-        if args.func is batch._command:
+        if getattr(args, "own_status", False):   # batch, its workers: their status, their report
             status = args.func(args) or 0   # 1 when a task failed, the others still done
         else:
             args.func(args, report)

@@ -241,3 +241,40 @@ def test_shared_mesh_data_and_ngons(addon):
     bpy.context.scene.collection.objects.link(twin)
     assert bpy.ops.facsimile.rig() == {"FINISHED"}
     assert twin.data.shape_keys is not None and len(twin.data.shape_keys.key_blocks) == 53
+
+
+# ------------------------------------------------------------------ case 11: the facing report
+
+FACING = "does not seem to look toward -Y"
+
+
+def _facing_case(case: str):
+    if case in ("two spheres", "grid"):
+        if case == "grid":
+            bpy.ops.mesh.primitive_grid_add(x_subdivisions=24, y_subdivisions=24, size=0.5)
+        else:
+            bpy.ops.mesh.primitive_uv_sphere_add(radius=0.2, location=(-0.3, 0, 0))
+            bpy.ops.mesh.primitive_uv_sphere_add(radius=0.2, location=(0.3, 0, 0))
+            bpy.ops.object.select_all(action="SELECT")
+            bpy.ops.object.join()
+        return bpy.context.object
+    obj = monkey_head()
+    if case == "triangulated":
+        obj.modifiers.new("Tri", "TRIANGULATE").quad_method = "BEAUTY"
+        bpy.ops.object.modifier_apply(modifier="Tri")
+    elif case in ("looking up", "looking backwards"):
+        obj.rotation_euler = (-np.pi / 2, 0, 0) if case == "looking up" else (0, 0, np.pi)
+        bpy.ops.object.transform_apply(location=False, rotation=True, scale=False)
+    return obj
+
+
+@pytest.mark.parametrize("case, warned", [("n-gons", False), ("triangulated", False), ("looking up", True),
+                                          ("looking backwards", True), ("two spheres", True), ("grid", True)])
+def test_the_facing_report(addon, capfd, case, warned):
+    """Case 11: a false alarm on a correct n-gon Suzanne, and no warning for Suzanne looking
+    up or backwards, two spheres, a flat grid; now the other way round."""
+    _facing_case(case)
+    capfd.readouterr()
+    assert bpy.ops.facsimile.rig() == {"FINISHED"}
+    out = capfd.readouterr()
+    assert (FACING in out.out + out.err) == warned, out.out + out.err

@@ -265,8 +265,8 @@ def main(argv=None) -> None:
                    help="auto (default): a CUDA GPU when torch sees one, else two CPU worker processes")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive, video, install, live, batch")
-    p.add_argument("which", choices=["accuracy", "rig", "drive", "video", "install", "live", "batch"])
+    p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive, video, install, live, batch, soak")
+    p.add_argument("which", choices=["accuracy", "rig", "drive", "video", "install", "live", "batch", "soak"])
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)
 

@@ -5,6 +5,9 @@ line, inputs never overwritten, target files opened with Python auto-execution o
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+from pathlib import Path
 
 import bpy
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 
 from bl_ext.user_default.facsimile.core import arkit
 from bl_ext.user_default.facsimile.core.takes import Take, write_llf_csv
-from blender_helpers import monkey_head, run_cli
+from blender_helpers import clean_env, monkey_head, run_cli
 from hostile_helpers import memory_ceiling  # noqa: F401
 
 
@@ -89,10 +92,63 @@ def test_an_operator_error_is_printed_once(files):
     assert not (files / "o.blend").exists()
 
 
-def test_target_blend_runs_no_python(files):
-    out = run_cli("bake", files / "evil.blend", "--take", files / "take.csv", "--out", files / "baked.blend",
-                  home=files / "home")
-    assert not (files / "ran.txt").exists(), out.stdout + out.stderr
+# The user's preference is read as Blender's own binary reads it at startup (the bpy module
+# starts from factory preferences, so the launcher asks for the saved ones explicitly). The
+# bpy module of Blender 4.2 crashes in read_userpref (signal 11): there the same preference
+# is set in the session, which is what loading it does.
+_WITH_PREFS = """
+import importlib, os, sys
+import bpy, addon_utils
+if bpy.app.version >= (4, 3, 0):
+    assert bpy.ops.wm.read_userpref() == {"FINISHED"}
+else:
+    bpy.context.preferences.filepaths.use_scripts_auto_execute = True
+assert bpy.context.preferences.filepaths.use_scripts_auto_execute, "the saved preference did not load"
+if sys.argv[1] == "--plain-open":
+    bpy.ops.wm.open_mainfile(filepath=sys.argv[2])
+    bpy.context.scene.frame_set(2)
+    os._exit(0)     # bpy 4.2's exit handlers crash after this file's scripts ran (signal 11)
+module = "bl_ext.user_default.facsimile"
+assert addon_utils.enable(module, default_set=True) is not None
+entry = importlib.import_module(module + ".__main__")
+entry.exit_process(entry.main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture
+def autorun_preference():
+    """The user's saved preferences with "Auto Run Python Scripts" on, for the processes
+    started by this test (the file is put back afterwards)."""
+    config = Path(bpy.utils.resource_path("USER")) / "config"
+    userpref = config / "userpref.blend"
+    saved = userpref.read_bytes() if userpref.exists() else None
+    code = ("import bpy\n"
+            "bpy.context.preferences.filepaths.use_scripts_auto_execute = True\n"
+            "assert bpy.ops.wm.save_userpref() == {'FINISHED'}\n")
+    done = subprocess.run([sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True)
+    assert done.returncode == 0 and userpref.exists(), done.stderr[-2000:]
+    yield
+    if saved is None:
+        userpref.unlink()
+    else:
+        userpref.write_bytes(saved)
+
+
+def _with_prefs(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _WITH_PREFS, *map(str, args)], env=clean_env(),
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_target_blend_runs_no_python_whatever_the_preference(files, autorun_preference):
+    """Must-show 5: with auto-run on in the user's preferences, opening evil.blend plainly
+    runs its registered text (the control); the CLI opens it and nothing runs."""
+    marker = files / "ran.txt"
+    control = _with_prefs("--plain-open", files / "evil.blend")
+    assert control.returncode == 0, control.stderr[-2000:]
+    assert marker.exists(), "the control: with auto-run on, the file's text and driver run"
+    marker.unlink()
+    out = _with_prefs("bake", files / "evil.blend", "--take", files / "take.csv", "--out", files / "baked.blend")
+    assert not marker.exists(), out.stdout + out.stderr
     # The bake itself refuses the driven key, in one line, and writes nothing.
     assert out.returncode == 2 and "drivers set 1 of its keys" in out.stderr, out.stderr
     assert not (files / "baked.blend").exists()

@@ -241,3 +241,77 @@ def test_shared_mesh_data_and_ngons(addon):
     bpy.context.scene.collection.objects.link(twin)
     assert bpy.ops.facsimile.rig() == {"FINISHED"}
     assert twin.data.shape_keys is not None and len(twin.data.shape_keys.key_blocks) == 53
+
+
+# ------------------------------------------------------------------ case 11: the facing report
+
+FACING = "does not seem to look toward -Y"
+
+
+def _facing_case(case: str):
+    if case in ("two spheres", "grid"):
+        if case == "grid":
+            bpy.ops.mesh.primitive_grid_add(x_subdivisions=24, y_subdivisions=24, size=0.5)
+        else:
+            bpy.ops.mesh.primitive_uv_sphere_add(radius=0.2, location=(-0.3, 0, 0))
+            bpy.ops.mesh.primitive_uv_sphere_add(radius=0.2, location=(0.3, 0, 0))
+            bpy.ops.object.select_all(action="SELECT")
+            bpy.ops.object.join()
+        return bpy.context.object
+    obj = monkey_head()
+    if case == "triangulated":
+        obj.modifiers.new("Tri", "TRIANGULATE").quad_method = "BEAUTY"
+        bpy.ops.object.modifier_apply(modifier="Tri")
+    elif case in ("looking up", "looking backwards"):
+        obj.rotation_euler = (-np.pi / 2, 0, 0) if case == "looking up" else (0, 0, np.pi)
+        bpy.ops.object.transform_apply(location=False, rotation=True, scale=False)
+    return obj
+
+
+@pytest.mark.parametrize("case, warned", [("n-gons", False), ("triangulated", False), ("looking up", True),
+                                          ("looking backwards", True), ("two spheres", True), ("grid", True)])
+def test_the_facing_report(addon, capfd, case, warned):
+    """Case 11: a false alarm on a correct n-gon Suzanne, and no warning for Suzanne looking
+    up or backwards, two spheres, a flat grid; now the other way round."""
+    _facing_case(case)
+    capfd.readouterr()
+    assert bpy.ops.facsimile.rig() == {"FINISHED"}
+    out = capfd.readouterr()
+    assert (FACING in out.out + out.err) == warned, out.out + out.err
+
+
+def test_nonmanifold_and_zero_area_faces_on_a_full_head(addon):
+    """A whole Suzanne with fins (three faces on one edge), a duplicated face and zero-area
+    faces (coincident and collinear corners) rigs: finite keys on every vertex, the mesh's
+    own positions, faces and vertex count untouched."""
+    obj = monkey_head()
+    mesh = obj.data
+    verts = base_coords(obj).astype(float)
+    faces = [list(p.vertices) for p in mesh.polygons]
+    a, b = faces[0][0], faces[0][1]
+    n = len(verts)
+    extra_v = [verts[a] + [0, 0.05, 0.05], verts[a] - [0, 0.05, 0.05],           # two fins on edge a-b
+               verts[b], verts[b], verts[b] + [0.01, 0, 0],                     # coincident corners
+               verts[a] + [0.2, 0, 0], verts[a] + [0.3, 0, 0]]                  # collinear corners
+    extra_f = [[a, b, n], [b, a, n + 1], faces[5][::-1],
+               [n + 2, n + 3, n + 4], [a, n + 5, n + 6]]
+    # from_pydata without validate(), which would delete the faces this test is about
+    data = bpy.data.meshes.new("Broken")
+    data.from_pydata(np.concatenate([verts, extra_v]).tolist(), [], faces + extra_f)
+    data.update()
+    broken = bpy.data.objects.new("Broken", data)
+    bpy.context.scene.collection.objects.link(broken)
+    bpy.data.objects.remove(obj)
+    bpy.context.view_layer.objects.active = broken
+    broken.select_set(True)
+    before = snapshot(broken)
+    assert len(broken.data.polygons) == len(faces) + len(extra_f)
+    assert bpy.ops.facsimile.rig() == {"FINISHED"}
+    np.testing.assert_array_equal(base_coords(broken), before["co"])
+    assert len(broken.data.polygons) == len(faces) + len(extra_f)
+    keys = broken.data.shape_keys.key_blocks
+    assert len(keys) == 53
+    for name in ("jawOpen", "eyeBlinkLeft", "mouthSmileRight"):
+        delta = key_deltas(broken, name)
+        assert np.isfinite(delta).all() and np.abs(delta).max() > 0
+    assert 0.01 < _jaw_size(broken) < 0.5

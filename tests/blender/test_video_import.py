@@ -263,3 +263,29 @@ def test_background_job_reports_progress_and_cancels(addon, known_video):
     thread.start()
     thread.join(timeout=60)
     assert isinstance(job.error, tv.Cancelled) and job.track is None
+
+
+def test_truncated_video_imports_its_part_and_says_so(addon, known_video, tmp_path):
+    """A file cut short with its index in front (faststart) decodes its first half without
+    an error: the take says the file looks truncated instead of passing for the whole."""
+    import av
+    import bpy
+
+    path, _names, weights, _head = known_video
+    whole = tmp_path / "faststart.mp4"
+    with av.open(str(path)) as inp, av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        stream_in = inp.streams.video[0]
+        stream = out.add_stream_from_template(stream_in)
+        for packet in inp.demux(stream_in):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    take = tv.read_video(cut)
+    assert 0 < take.n_frames < len(weights) - 10
+    assert any(f"of the {len(weights)} its header announces: the file looks truncated" in w
+               for w in take.warnings), take.warnings
+    assert not any("truncated" in w for w in tv.read_video(whole, tv.VideoOptions(stop=30)).warnings)
+    assert bpy.ops.facsimile.import_video(filepath=str(cut)) == {"FINISHED"}

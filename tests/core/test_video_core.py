@@ -234,3 +234,40 @@ def test_euler_convention_round_trip_and_axes():
     assert (r[1] @ nose)[0] > 0          # yaw > 0: toward the face's left (+X)
     left = np.array([1.0, 0.0, 0.0])
     assert (r[2] @ left)[1] > 0          # roll > 0: its left side up (tilt to its right)
+
+
+def _canonical_face_image(features: bool):
+    """A 320-pixel Lambert-shaded sphere with MediaPipe's canonical face laid on it as
+    landmarks (10 px per cm); ``features`` paints dark eyes and a dark lip line."""
+    with np.load(lmk.MODEL_DIR / lmk.GEOMETRY) as geo:
+        canon = geo["vertices"].astype(np.float64)
+    points = np.c_[160 + 10 * canon[:, 0], 160 - 10 * canon[:, 1], -10 * canon[:, 2]]
+    landmarks = np.r_[points, np.repeat(points[:1], 10, axis=0)]
+    yy, xx = np.mgrid[0:320, 0:320] + 0.5
+    dx, dy = (xx - 160) / 120, (yy - 160) / 120
+    nz = np.sqrt(np.clip(1 - dx ** 2 - dy ** 2, 0, None))
+    light = np.array([-0.4, -0.5, 0.77])
+    luma = np.where(nz > 0, 40 + 180 * np.clip(dx * light[0] + dy * light[1] + nz * light[2], 0, 1), 20)
+    if features:
+        # eyes and brows (within 2 cm of an eye's centre) and lips (around the mouth line)
+        eyes = [canon[[33, 133]].mean(0), canon[[263, 362]].mean(0)]
+        mouth = canon[[13, 14]].mean(0)
+        near = np.zeros(len(canon), bool)
+        for c in eyes:
+            near |= np.linalg.norm(canon[:, :2] - c[:2], axis=1) < 2.0
+        near |= (np.abs(canon[:, 0] - mouth[0]) < 2.5) & (np.abs(canon[:, 1] - mouth[1]) < 0.8)
+        for x, y in points[near, :2]:
+            luma = np.where((xx - x) ** 2 + (yy - y) ** 2 < 9, luma * 0.3, luma)
+    return np.repeat(luma[..., None], 3, axis=2).astype(np.uint8), landmarks
+
+
+def test_feature_contrast_tells_a_face_from_a_shaded_ball():
+    """Issue 15 case 8: the landmarks a shaded ball gets have no features under them."""
+    ball, landmarks = _canonical_face_image(False)
+    face, _ = _canonical_face_image(True)
+    smooth, featured = lmk.feature_contrast(ball, landmarks), lmk.feature_contrast(face, landmarks)
+    assert smooth < lmk.MIN_FEATURE_CONTRAST / 2
+    assert featured > 2 * lmk.MIN_FEATURE_CONTRAST
+    # unitless: the same face in dim light reads the same
+    dim = (face.astype(np.float64) * 0.25).astype(np.uint8)
+    assert lmk.feature_contrast(dim, landmarks) == pytest.approx(featured, rel=0.1)

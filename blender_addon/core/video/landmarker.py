@@ -12,7 +12,9 @@ way MediaPipe's own graph does in VIDEO mode:
 2. **Region of interest**: a square 1.5x the face box, rotated so the eyes are level.
 3. **Landmarks**: the ROI resampled to 256x256 -> 478 points (468 mesh + 10 iris) and a
    face-presence score. The next frame's ROI comes from these landmarks (tracking), so the
-   detector runs once per shot, not once per frame.
+   detector runs once per shot, not once per frame. Presence says yes to a shaded grey
+   sphere too, so a face must also show features under its landmarks
+   (:func:`feature_contrast`; Facsimile's addition).
 4. **Blend shapes**: 146 of the landmarks, in pixels -> 52 scores (index 0 ``_neutral``,
    then 51 ARKit names in alphabetical order; ``tongueOut`` is not among them).
 5. **Head pose**: weighted Procrustes of 33 landmarks against MediaPipe's canonical face.
@@ -69,6 +71,13 @@ LANDMARK_SIZE = 256
 MIN_DETECTION_SCORE = 0.5
 NMS_IOU = 0.3
 MIN_PRESENCE = 0.5       # below: the face is lost, detect again
+# Below this the landmarks sit on something without facial features (see feature_contrast).
+# Brows, pupils, the lip line and nostrils are dark against skin (Weber contrast ~0.3 or more)
+# and cover about a quarter of the 468 mesh points, so a face's residual is ~0.3 * sqrt(0.25)
+# = 0.15 or more (the project's rendered face video: 0.27-0.31 in every frame, blinks
+# included); a smoothly shaded object stays near the fit (a grey sphere the detector takes
+# for a face: 0.013-0.038). 0.08 is twice the sphere's and about half a face's.
+MIN_FEATURE_CONTRAST = 0.08
 ROI_SCALE = 1.5
 RIGHT_EYE, LEFT_EYE = 33, 263   # subject's right (image left) / left eye outer corners
 
@@ -265,6 +274,45 @@ def procrustes_rotation(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -
 
 
 # ---------------------------------------------------------------------------------------------
+# Plausibility: does the image under the landmarks look like a face?
+# ---------------------------------------------------------------------------------------------
+
+def _luma_at(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Bilinear luma (Rec. 601, 0..255) of an (H, W, 3) image at (N, 2) pixel positions."""
+    h, w = image.shape[:2]
+    x = np.clip(points[:, 0] - 0.5, 0.0, w - 1.001)
+    y = np.clip(points[:, 1] - 0.5, 0.0, h - 1.001)
+    x0, y0 = x.astype(np.int64), y.astype(np.int64)
+    fx, fy = x - x0, y - y0
+    weights = np.array([0.299, 0.587, 0.114])
+
+    def at(yy, xx):
+        return image[yy, xx, :3].astype(np.float64) @ weights
+
+    return (at(y0, x0) * (1 - fx) * (1 - fy) + at(y0, x0 + 1) * fx * (1 - fy)
+            + at(y0 + 1, x0) * (1 - fx) * fy + at(y0 + 1, x0 + 1) * fx * fy)
+
+
+def feature_contrast(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """How much the image under the 468 mesh landmarks departs from smooth shading.
+
+    The landmark network draws a face on anything the detector hands it, and its presence
+    score says 1.0 on a shaded grey sphere too. What a face has and a smooth object has not
+    is features: brows, pupils, the lip line and nostrils, darker than the skin around them.
+    The luma at the landmarks minus its best quadratic fit over the face (the shading of
+    any smooth, evenly lit surface is close to quadratic at that scale), as a standard
+    deviation relative to the mean luma: unitless, the same under dim or bright light.
+    """
+    pts = landmarks[:468, :2]
+    luma = _luma_at(image, pts)
+    scale = float(np.linalg.norm(landmarks[RIGHT_EYE, :2] - landmarks[LEFT_EYE, :2]))
+    q = (pts - pts.mean(0)) / max(scale, 1e-6)
+    basis = np.c_[np.ones(len(q)), q, q ** 2, q[:, 0] * q[:, 1]]
+    coef, *_ = np.linalg.lstsq(basis, luma, rcond=None)
+    return float((luma - basis @ coef).std() / max(float(luma.mean()), 1.0))
+
+
+# ---------------------------------------------------------------------------------------------
 # The tracker
 # ---------------------------------------------------------------------------------------------
 
@@ -381,7 +429,8 @@ class FaceLandmarker:
                     return None
                 self.roi = det.roi()
             lm, presence = self.landmarks(image, self.roi)
-            if presence >= MIN_PRESENCE:
+            # Presence alone accepts a shaded sphere (issue 15): a face must also have features.
+            if presence >= MIN_PRESENCE and feature_contrast(image, lm) >= MIN_FEATURE_CONTRAST:
                 break
             self.roi = None   # lost: a tracked face is looked for again on this very frame
             if not tracked:

@@ -163,6 +163,7 @@ class VideoTrack:
     mirrored: bool = False
     seconds: float = 0.0        # wall time of the tracking
     detector_runs: int = 0
+    warnings: list = field(default_factory=list)   # about the file (a truncated video)
 
     @property
     def tracking_fps(self) -> float:
@@ -229,6 +230,14 @@ def track_video(path, options: Optional[VideoOptions] = None, progress: Optional
         seconds = time.perf_counter() - t_start
     if not times:
         raise TakeError(f"{where}: no frames could be decoded in the chosen range")
+    warnings = []
+    announced = min(stop, info.frame_count) if stop else info.frame_count
+    # A file cut short (a copy interrupted, a recording that crashed) decodes its first part
+    # without an error; say so rather than import half a take as if it were all there. The
+    # count is an estimate when the container has none (duration x rate): allow 2 %.
+    if announced and frames[-1] + 1 < announced - max(2, 0.02 * announced):
+        warnings.append(f"the video ends at frame {frames[-1] + 1} of the {announced} its header "
+                        "announces: the file looks truncated")
     found_arr = np.array(found)
     if not found_arr.any():
         raise TakeError(f"{where}: no face found in any of its {len(times)} frames; the face should "
@@ -240,7 +249,8 @@ def track_video(path, options: Optional[VideoOptions] = None, progress: Optional
         times=np.asarray(times, np.float64), frames=np.asarray(frames, np.int64), found=found_arr,
         blendshapes=np.asarray(shapes, np.float32), rotation=np.asarray(rots, np.float64),
         landmarks=np.asarray(lms, np.float32) if options.keep_landmarks else None,
-        mirrored=options.mirrored, seconds=seconds, detector_runs=tracker.detector_runs - runs0)
+        mirrored=options.mirrored, seconds=seconds, detector_runs=tracker.detector_runs - runs0,
+        warnings=warnings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,7 +366,7 @@ def neutral_rotation(track: VideoTrack, frame_range: tuple[int, int]) -> np.ndar
 def take_from_track(track: VideoTrack, options: Optional[VideoOptions] = None) -> Take:
     """A Take from raw tracking: gaps, calibration, gains, smoothing (see the module doc)."""
     options = options or VideoOptions()
-    warnings = []
+    warnings = list(track.warnings)
     times = track.times
     weights = mediapipe_to_arkit(np.nan_to_num(track.blendshapes, nan=0.0))
     weights, filled, longest = fill_missing(times, weights, track.found, options.max_gap, 0.0)

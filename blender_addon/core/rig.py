@@ -341,6 +341,9 @@ to read on screen: Suzanne's peaks at 0.9 % (jawOpen 0.6 %), a human head's jawO
 15–20 %. The rig operators warn with a hint then."""
 
 
+RULE_SHAPES = ("eyeBlink", "eyeLook", "eyeSquint", "eyeWide")
+
+
 def peak_motion(result: RigResult, verts_world: np.ndarray) -> tuple[float, str]:
     """(largest displacement of any ARKit shape on the skin over the skin's width, that shape's
     name). The skin only: eyeballs turning for eyeLook* say nothing about the face's shapes."""
@@ -349,6 +352,9 @@ def peak_motion(result: RigResult, verts_world: np.ndarray) -> tuple[float, str]
         return 0.0, ""
     width = float(np.ptp(skin[:, 0]))
     peaks = np.linalg.norm(result.ict_deltas[:, result.skin], axis=2).max(axis=1)   # (53,) per ICT shape
+    # The network's shapes only: the eye rules close a blink or turn a gaze whatever its size,
+    # and Strength does not scale them, so they say nothing about what Strength should fix.
+    peaks[[i for i, n in enumerate(arkit.ICT_53) if n.startswith(RULE_SHAPES)]] = 0.0
     best = int(np.argmax(peaks))
     name = arkit.ICT_53[best]
     return (float(peaks[best]) / width if width > 0 else 0.0), name

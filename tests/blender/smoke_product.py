@@ -156,4 +156,11 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if bpy.app.version < (4, 3, 0):   # 4.2's bpy module crashes at exit after a glTF export
+        import os
+
+        os._exit(status)
+    sys.exit(status)

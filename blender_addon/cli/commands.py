@@ -139,26 +139,36 @@ def validate(args) -> None:
             raise CliError(f"--json {path.name} is also an input or output; write the report to another file")
 
 
-def cmd_rig(args, report) -> None:
+def _write_outputs(report, writers) -> None:
+    """Every output at once or none (``pipeline.Outputs``: scratch names renamed into place
+    when all are complete), then named in the report and the log. ``writers`` take the
+    Outputs, in order (the one most likely to fail first)."""
     from . import pipeline
 
-    _start()
     outputs = pipeline.Outputs()
     try:
-        for path in args.meshes:
-            pipeline.stage(f"loading {Path(path).name}")
-            meshes = pipeline.import_meshes(path)
-            for obj in pipeline.named(meshes, args.object, path) if args.object else [pipeline.largest(meshes)]:
-                entry = pipeline.rig(obj, args.naming, args.strength, args.existing,
-                                     others=meshes, all_keys=args.all_keys)
-                report.add("objects", {"file": str(Path(path).resolve()), **entry})
-        pipeline.save_blend(args.out, outputs)
+        for write in writers:
+            write(outputs)
         written = outputs.commit()
     finally:
         outputs.discard()
     report.set(outputs=written)
     for path in written:
         pipeline.stage(f"wrote {path}")
+
+
+def cmd_rig(args, report) -> None:
+    from . import pipeline
+
+    _start()
+    for path in args.meshes:
+        pipeline.stage(f"loading {Path(path).name}")
+        meshes = pipeline.import_meshes(path)
+        for obj in pipeline.named(meshes, args.object, path) if args.object else [pipeline.largest(meshes)]:
+            entry = pipeline.rig(obj, args.naming, args.strength, args.existing,
+                                 others=meshes, all_keys=args.all_keys)
+            report.add("objects", {"file": str(Path(path).resolve()), **entry})
+    _write_outputs(report, [lambda outputs: pipeline.save_blend(args.out, outputs)])
 
 
 def cmd_bake(args, report) -> None:
@@ -190,17 +200,10 @@ def cmd_bake(args, report) -> None:
     entry = pipeline.bake(driven, **options)
     report.add("bakes", {"take": str(Path(args.take).resolve()), "source": source.name,
                          "mode": args.mode, "map": args.map and str(Path(args.map).resolve()), **entry})
-    outputs = pipeline.Outputs()
-    try:
-        if args.glb:   # written first: the exporter is the step most likely to fail
-            pipeline.export_glb(args.glb, driven, outputs)
-        pipeline.save_blend(args.out, outputs)
-        written = outputs.commit()
-    finally:
-        outputs.discard()
-    report.set(outputs=written)
-    for path in written:
-        pipeline.stage(f"wrote {path}")
+    writers = [lambda outputs: pipeline.save_blend(args.out, outputs)]
+    if args.glb:   # written first: the exporter is the step most likely to fail
+        writers.insert(0, lambda outputs: pipeline.export_glb(args.glb, driven, outputs))
+    _write_outputs(report, writers)
 
 
 def cmd_encode(args, report) -> None:

@@ -106,7 +106,7 @@ def test_version_is_the_manifests(tmp_path):
     assert out.returncode == 0 and out.stdout.strip() == f"facsimile {expected}", out.stdout + out.stderr
 
 
-def test_cli_choices_are_the_operators():
+def test_cli_choices_are_the_operators(addon):
     """The CLI repeats the enums so --help needs no bpy; here they are held equal."""
     assert commands.NAMINGS == tuple(item[0] for item in NAMING_ITEMS)
     assert commands.MODES == target_plan.MODES

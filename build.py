@@ -174,18 +174,35 @@ def cmd_test(args) -> None:
     if blender_paths:
         zip_path = _test_zip(cuda=True)
         cuda_zip = zip_path.with_name(zip_path.stem + "-cuda.zip")
-        for series in _blender_series(args):
-            python = blender_envs.ensure(series, _find_base_python())
+        series_list = _blender_series(args)
+        pythons = {s: blender_envs.ensure(s, _find_base_python()) for s in series_list}
+        # The Blender versions run side by side (separate processes, user folders and result
+        # files): much of a Blender test is waiting (subprocesses, sockets, renders), so two
+        # versions on two cores take little more than one. FACSIMILE_TEST_SERIAL=1 runs them
+        # one after the other with their output live.
+        parallel = len(series_list) > 1 and os.environ.get("FACSIMILE_TEST_SERIAL") != "1"
+        started = []
+        for series in series_list:
             xml = results / f"blender-{series}.xml"
             log(f"Blender {series} (bpy {blender_envs.BPY_VERSIONS[series]}), {zip_path.name} installed: "
-                f"{' '.join(blender_paths)}")
+                f"{' '.join(blender_paths)}{' (output below when it ends)' if parallel else ''}")
             # -c names the Blender suite's own ini: the repository root must not be on sys.path there.
             # -P: `python -m` would otherwise put the working directory (the repository) on sys.path.
-            rc = subprocess.run([str(python), "-P", "-m", "pytest", "-c", str(ROOT / "tests" / "blender" / "pytest.ini"),
-                                 "--rootdir", str(ROOT / "tests" / "blender"), *blender_paths, *options,
-                                 f"--junitxml={xml}"], cwd=ROOT,
-                                env=dict(blender_envs.test_env(series, zip_path), FACSIMILE_ZIP_CUDA=str(cuda_zip))
-                                ).returncode
+            cmd = [str(pythons[series]), "-P", "-m", "pytest", "-c", str(ROOT / "tests" / "blender" / "pytest.ini"),
+                   "--rootdir", str(ROOT / "tests" / "blender"), *blender_paths, *options, f"--junitxml={xml}"]
+            env = dict(blender_envs.test_env(series, zip_path), FACSIMILE_ZIP_CUDA=str(cuda_zip))
+            if parallel:
+                out = open(results / f"blender-{series}.log", "w")
+                started.append((series, xml, out, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out,
+                                                                    stderr=subprocess.STDOUT)))
+            else:
+                rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+                runs.append((f"Blender {series}", rc, _junit_counts(xml)))
+        for series, xml, out, proc in started:
+            rc = proc.wait()
+            out.close()
+            log(f"Blender {series}: pytest output")
+            print((results / f"blender-{series}.log").read_text(), flush=True)
             runs.append((f"Blender {series}", rc, _junit_counts(xml)))
     total = {"passed": 0, "failed": 0, "skipped": 0}
     for name, rc, c in runs:

@@ -98,7 +98,7 @@ def in_blender(zip_path: Path, facecap: Path | None) -> dict[str, float]:
 def eigensolver(facecap: Path | None) -> dict[str, float]:
     """Sparse ARPACK (shipped) against dense numpy eigh on a proxy-sized head."""
     from blender_addon.core import spectral
-    from blender_addon.core.mesh import loop_free_subdivide
+    from blender_addon.core.mesh.proxy import loop_free_subdivide
 
     if facecap is not None:
         with np.load(facecap) as d:

@@ -31,6 +31,20 @@ EYE_OFFSET = (0.032, -0.06, 0.035)  # where the eye Empties sit on the take obje
 _PROP_PATH = re.compile(r'^\["(.*)"\]$')
 
 
+
+class NeutralCalibrationOptions:
+    """Import options shared by Import Take and Import Video: a stretch where the actor holds a
+    neutral face becomes the rest pose (``core.video.take.calibrate``)."""
+
+    use_neutral: bpy.props.BoolProperty(
+        name="Calibrate on neutral", default=False,
+        description="Samples (video frames) where the actor holds a neutral face: their expression "
+                    "becomes the rest pose (weights 0) and their head rotation the rest rotation")
+    neutral_first: bpy.props.IntProperty(name="Neutral from", default=1, min=1,
+                                         description="First neutral sample (1 = the first)")
+    neutral_last: bpy.props.IntProperty(name="Neutral to", default=15, min=1,
+                                        description="Last neutral sample")
+
 def is_take_object(obj) -> bool:
     return obj is not None and obj.type == "EMPTY" and TAKE_MARKER in obj.keys()
 

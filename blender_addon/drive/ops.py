@@ -34,7 +34,7 @@ def _report_take(op, take, obj) -> None:
         op.report({"WARNING"}, f"Facsimile: {warning}")
 
 
-class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
+class FACSIMILE_OT_import_take(take_object.NeutralCalibrationOptions, bpy.types.Operator, ImportHelper):
     """Import a performance (Live Link Face CSV, Face Cap TXT, glTF/FBX with ARKit morph animation) as the drive source"""
 
     bl_idname = "facsimile.import_take"
@@ -53,14 +53,6 @@ class FACSIMILE_OT_import_take(bpy.types.Operator, ImportHelper):
         name="Scene rate from take", default=False,
         description="Set the scene's frame rate to the take's (29.97 as 30/1.001) so every "
                     "recorded sample is a frame; off: the take is resampled to the scene's rate")
-    use_neutral: bpy.props.BoolProperty(
-        name="Calibrate on neutral", default=False,
-        description="Samples where the actor holds a neutral face: their expression becomes the "
-                    "rest pose (weights 0) and their head rotation the rest rotation, as for video")
-    neutral_first: bpy.props.IntProperty(name="Neutral from", default=1, min=1,
-                                         description="First neutral sample of the take (1 = its first)")
-    neutral_last: bpy.props.IntProperty(name="Neutral to", default=15, min=1,
-                                        description="Last neutral sample of the take")
 
     def invoke(self, context, event):
         if not self.properties.is_property_set("start_frame"):

@@ -69,7 +69,8 @@ class VideoJob(jobs.Job):
         return self.result
 
 
-class FACSIMILE_OT_import_video(jobs.JobOperator, bpy.types.Operator, ImportHelper):
+class FACSIMILE_OT_import_video(take_object.NeutralCalibrationOptions, jobs.JobOperator, bpy.types.Operator,
+                                ImportHelper):
     """Track a performance video (mp4, mov, … any size and frame rate) with MediaPipe's face landmarker and make it the drive source"""
 
     bl_idname = "facsimile.import_video"
@@ -90,14 +91,6 @@ class FACSIMILE_OT_import_video(jobs.JobOperator, bpy.types.Operator, ImportHelp
         name="Mirrored video", default=False,
         description="The video is mirrored (a selfie recorded as the preview shows it): flip it "
                     "back so the actor's left drives the character's left")
-    use_neutral: bpy.props.BoolProperty(
-        name="Calibrate on neutral", default=False,
-        description="Frames where the actor holds a neutral face: their expression becomes the "
-                    "rest pose (weights 0) and their head rotation the rest rotation")
-    neutral_first: bpy.props.IntProperty(name="Neutral from", default=1, min=1,
-                                         description="First neutral video frame (1 = the video's first)")
-    neutral_last: bpy.props.IntProperty(name="Neutral to", default=15, min=1,
-                                        description="Last neutral video frame")
     gain_brows: bpy.props.FloatProperty(name="Brows", default=1.0, min=0.0, soft_max=3.0,
                                         description="Gain on the brow channels after calibration")
     gain_eyes: bpy.props.FloatProperty(name="Eyes", default=1.0, min=0.0, soft_max=3.0,

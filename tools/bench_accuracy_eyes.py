@@ -1,13 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Eyes, lids and tongue (issue 13): the rules after the networks, measured per test head.
 
-``python -m tools.bench_eyes [--json FILE] [--doc]`` prints, per head (facecap, both Rocketbox
-heads): lid closure L/R (network alone and after the rules, no ground truth used),
-eyeLook* MAE vs the truth where it exists and vs predicting nothing, tongueOut MAE on
-Rocketbox vs nothing, the eyeSquint / eyeWide lid-margin shares, and the overall relative
-error with the rules off and on; ``--doc`` writes the table into docs/models.md (block "eyes").
+Part of ``python build.py bench accuracy`` (section (g) of docs/benchmarks.md, and the
+"eyes" block of docs/models.md); ``python -m tools.bench_accuracy_eyes [--json FILE]`` runs
+this part alone and prints it. Per head (facecap, both Rocketbox heads), each next to
+predicting nothing:
 
-Also :func:`calibrate_gaze`, the measurement behind ``core.eyes.GAZE_DEGREES``.
+* lid closure L/R at eyeBlink = 1: the artist's own blink, the network alone, after the
+  rules (no ground truth used by the rules; predicting nothing closes nothing);
+* eyeLook* MAE against the truth where it exists: Rocketbox's eight shapes (its eyeballs
+  turn in the head mesh), facecap's separate eyes driven by its recorded rotations over its
+  performance; and the angles each artist turns the eyeballs at weight 1;
+* tongueOut MAE on Rocketbox (facecap's tongueOut is an empty key);
+* eyeSquint / eyeWide lid-margin shares, and the overall relative error, rules off and on.
+
+Also :func:`calibrate_gaze` and :func:`calibrate_lid_ride`, the measurements behind
+``core.eyes.GAZE_DEGREES`` and ``core.lid_shapes.LID_RIDE``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from model_export.data.ict import data_root
 
 LOOK = [arkit.ARKIT_INDEX[n] for n in arkit.ARKIT_52 if n.startswith("eyeLook")]
 TONGUE = arkit.ARKIT_INDEX["tongueOut"]
+DIRECTIONS = ("In", "Out", "Up", "Down")
 
 
 def _to_blender(a: np.ndarray) -> np.ndarray:
@@ -41,11 +50,11 @@ def _quat_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def calibrate_gaze() -> dict:
-    """Degrees of eye rotation per unit eyeLook* weight, least squares on facecap's
-    recorded performance. The recorded rotations are absolute (the eye's rest pose is the
-    first frame, itself looking ~10 deg down), so weights 0 = straight ahead; yaw carries
-    a constant outward divergence per eye, fitted as an intercept. Face Cap's node
-    ``eyeLeft`` (-X) is the subject's right eye (the README's naming caveat)."""
+    """Degrees of eye rotation per unit eyeLook* weight, per direction, least squares on
+    facecap's recorded performance. The recorded rotations are absolute (the eye's rest
+    pose is the first frame, itself looking ~10 deg down), so weights 0 = straight ahead;
+    yaw carries a constant outward divergence per eye, fitted as an intercept. Face Cap's
+    node ``eyeLeft`` (-X) is the subject's right eye (the README's naming caveat)."""
     with np.load(data_root() / "facecap" / "facecap.npz") as d:
         names = [str(n) for n in d["names"]]
         w = d["anim_weights"].astype(np.float64)
@@ -54,7 +63,7 @@ def calibrate_gaze() -> dict:
             gaze = _quat_matrix(d[f"eye_rot_{node}"]) @ np.array([0.0, 0.0, 1.0])   # data frame: +Z forward
             yaw = np.degrees(np.arctan2(gaze[:, 0], gaze[:, 2])) * outward            # + = toward the eye's own side
             pitch = np.degrees(np.arcsin(np.clip(gaze[:, 1], -1, 1)))                 # + = up
-            col = {key: w[:, names.index(f"eyeLook{key}{suffix}")] for key in ("Out", "In", "Up", "Down")}
+            col = {key: w[:, names.index(f"eyeLook{key}{suffix}")] for key in DIRECTIONS}
             icpt = np.zeros((len(w), 2))
             icpt[:, k] = 1.0
             yaw_rows.append(np.c_[col["Out"], -col["In"], icpt])
@@ -73,26 +82,29 @@ def calibrate_gaze() -> dict:
             "max_eyeLookUp_weight": up_seen}
 
 
+def _canonical(head: ev.TestHead, eye_objects=()):
+    """(prepared head, canonical points, skin faces, the eyes the core finds)."""
+    prepared = rig.prepare_head(head.verts, head.faces)
+    points = prepared.norm.apply(head.verts).astype(np.float64)
+    skin_faces = head.faces[prepared.skin[head.faces].all(1)]
+    objects = [prepared.norm.apply(o).astype(np.float64) for o in eye_objects]
+    found = eyes.find_eyes(points, prepared.part_labels, prepared.skin, skin_faces, objects)
+    return prepared, points, skin_faces, found
+
+
 def calibrate_lid_ride() -> dict:
     """Share of the lid gap facecap's artist eyeLookDown / eyeLookUp move the upper-lid
     margin (per eye): the measurement behind ``core.lid_shapes.LID_RIDE``."""
     head = ev.facecap_head()
     rest, _truth, _w = facecap_eyes()
-    prepared = rig.prepare_head(head.verts, head.faces)
-    points = prepared.norm.apply(head.verts).astype(np.float64)
-    skin_faces = head.faces[prepared.skin[head.faces].all(1)]
-    objects = [prepared.norm.apply(o).astype(np.float64) for o in rest]
+    prepared, points, skin_faces, found = _canonical(head, rest)
     out = {}
-    for eye in eyes.find_eyes(points, prepared.part_labels, prepared.skin, skin_faces, objects):
+    for eye in found:
         for key in ("Down", "Up"):
             d = prepared.norm.apply_vectors(head.gt[arkit.ARKIT_INDEX[f"eyeLook{key}{eye.side}"]])
             out[f"{key}{eye.side}"] = lid_shapes.margin_share(eye, points, skin_faces, prepared.skin,
                                                              d.astype(np.float64), "upper")
     return out
-
-
-def rocketbox_head(name: str) -> ev.TestHead:
-    return ev.rocketbox_head(name)
 
 
 def facecap_eyes() -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
@@ -130,15 +142,36 @@ def _eye_performance_mm(result: rig.RigResult, rest, truth, weights) -> tuple[fl
     return float(np.mean(err)), float(np.mean(still))
 
 
-def _margin_shares(head: ev.TestHead, eye_objects, off: rig.RigResult, on: rig.RigResult) -> dict:
+def _rotation_degrees(before: np.ndarray, after: np.ndarray) -> float:
+    """Angle (degrees) of the best rigid rotation taking ``before`` to ``after`` (Kabsch)."""
+    p, q = before - before.mean(0), after - after.mean(0)
+    u, _s, vt = np.linalg.svd(p.T @ q)
+    r = vt.T @ np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))]) @ u.T
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def _artist(head: ev.TestHead, prepared, points, skin_faces, found) -> dict:
+    """What the artist's own shapes do, measured like the rules: closure of its blink per
+    eye, and the angle its eyeLook* shapes turn loose eyeballs (mean of both eyes)."""
+    out = {"closure": {}, "gaze_degrees": {}}
+    angles = {d: [] for d in DIRECTIONS}
+    for eye in found:
+        blink = prepared.norm.apply_vectors(head.gt[arkit.ARKIT_INDEX[f"eyeBlink{eye.side}"]]).astype(np.float64)
+        out["closure"][eye.side] = eyes.lid_closure(eye, points, skin_faces, blink)
+        if eye.source == "part":
+            for d in DIRECTIONS:
+                move = head.gt[arkit.ARKIT_INDEX[f"eyeLook{d}{eye.side}"]][eye.vertices]
+                angles[d].append(_rotation_degrees(head.verts[eye.vertices], head.verts[eye.vertices] + move))
+    out["gaze_degrees"] = {d: float(np.mean(a)) for d, a in angles.items() if a}
+    return out
+
+
+def _margin_shares(head: ev.TestHead, prepared, points, skin_faces, found, off: rig.RigResult,
+                   on: rig.RigResult) -> dict:
     """Per eye, the share of the lid gap eyeSquint (lower margin, up) and eyeWide (upper
     margin, away: negative) move: truth, network alone, after the rules."""
-    prepared = rig.prepare_head(head.verts, head.faces)
-    points = prepared.norm.apply(head.verts).astype(np.float64)
-    skin_faces = head.faces[prepared.skin[head.faces].all(1)]
-    objects = [prepared.norm.apply(o).astype(np.float64) for o in eye_objects]
     out = {}
-    for eye in eyes.find_eyes(points, prepared.part_labels, prepared.skin, skin_faces, objects):
+    for eye in found:
         for key, which in (("eyeSquint", "lower"), ("eyeWide", "upper")):
             name = f"{key}{eye.side}"
             out[name] = {label: lid_shapes.margin_share(
@@ -149,13 +182,15 @@ def _margin_shares(head: ev.TestHead, eye_objects, off: rig.RigResult, on: rig.R
     return out
 
 
-def measure(head: ev.TestHead, eye_objects=()) -> dict:
+def measure(head: ev.TestHead, eye_objects=()) -> tuple[dict, rig.RigResult]:
     off = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=False)
     on = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=True, eye_objects=eye_objects)
+    prepared, points, skin_faces, found = _canonical(head, eye_objects)
     row = {"eyes_found": on.report.eyes_found, "tongue_found": on.report.tongue_found,
            "closure_network": on.report.closure_network, "closure": on.report.closure,
            "rules_seconds": on.timings.get("rules", 0.0),
-           "lid_margin_share": _margin_shares(head, eye_objects, off, on)}
+           "artist": _artist(head, prepared, points, skin_faces, found),
+           "lid_margin_share": _margin_shares(head, prepared, points, skin_faces, found, off, on)}
     e_off = ev.errors_mm(off.arkit_deltas(), head.gt, head.unit_mm)
     e_on = ev.errors_mm(on.arkit_deltas(), head.gt, head.unit_mm)
     e_none = ev.errors_mm(np.zeros_like(head.gt), head.gt, head.unit_mm)
@@ -182,8 +217,8 @@ def run() -> dict:
     row, result = measure(fc, rest)
     row["eye_performance_mm"] = dict(zip(("on", "still"), _eye_performance_mm(result, rest, truth, weights)))
     out["facecap"] = row
-    for name in ("rocketbox_female02", "rocketbox_male03"):
-        out[name] = measure(rocketbox_head(name))[0]
+    for name in ev.ROCKETBOX_HEADS:
+        out[name] = measure(ev.rocketbox_head(name))[0]
     return out
 
 
@@ -191,72 +226,79 @@ def _f(x, fmt="{:.2f}") -> str:
     return "–" if x is None or not np.isfinite(x) else fmt.format(x)
 
 
+def _ratio(m: dict) -> str:
+    return f"{m['on'] / m['nothing']:.2f}" if m["nothing"] > 0 else "–"
+
+
 def table(out: dict) -> list[str]:
-    """The per-head table for docs/models.md (block "eyes")."""
+    """The per-head tables (benchmarks.md section (g), the "eyes" block of models.md)."""
     cal = out["gaze_calibration"]
+    heads = {k: v for k, v in out.items() if not k.endswith("_calibration")}
     lines = [
-        "Eyes, lids and tongue per test head (`python -m tools.bench_eyes --doc`; no ground truth "
-        "used by the rules, the truth only scores them). Closure: share of the eye opening covered "
-        "at eyeBlink = 1 (network alone → after the rules; target ≥ 0.90). eyeLook*, tongueOut: "
-        "MAE (mm) over the head, predicting nothing / network alone / after the rules (target: "
-        "rules ≤ half of nothing). Squint / wide: share of the lid gap eyeSquint raises the lower "
-        "margin and eyeWide lifts the upper one (negative), mean of both eyes: truth / network / rules.",
-        "",
-        "| head | eyes | closure L | closure R | eyeLook* MAE mm | tongueOut MAE mm | squint | wide | relative error off → on |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "### (g) eyes, lids and tongue: the rules after the networks (issue 13)", "",
+        ("Per test head, each next to predicting nothing. *Closure*: share of the eye opening covered at "
+         "eyeBlink = 1, artist's own blink / network alone → after the rules (target ≥ 0.90; no ground truth "
+         "used by the rules; nothing closes 0). *eyeLook\\**, *tongueOut*: MAE (mm) over the head, predicting "
+         "nothing / network alone / after the rules, and rules ÷ nothing (target ≤ 0.50 on Rocketbox). "
+         "*Eyeballs*: the same eyeLook\\* MAE over the eyeball vertices only (nothing / rules). Facecap's eyes are "
+         "separate objects, scored over its recorded performance below; its tongueOut is an empty key."), "",
+        "| head | found | closure L | closure R | eyeLook\\* MAE mm | ÷ nothing | eyeballs mm | tongueOut MAE mm "
+        "| ÷ nothing | relative error off → on |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, row in out.items():
-        if name.endswith("_calibration"):
-            continue
-        cn, c = row["closure_network"], row["closure"]
+    for name, row in heads.items():
+        art, cn, c = row["artist"]["closure"], row["closure_network"], row["closure"]
         look, tongue = row["eyeLook_mae"], row["tongueOut_mae"]
-        shares = row.get("lid_margin_share", {})
-
-        def mean_share(key, label):
-            vals = [v[label] for k, v in shares.items() if k.startswith(key)]
-            return float(np.mean(vals)) if vals else float("nan")
-
-        sq = " / ".join(_f(mean_share("eyeSquint", k)) for k in ("truth", "off", "on"))
-        wd = " / ".join(_f(mean_share("eyeWide", k)) for k in ("truth", "off", "on"))
-        eyes_col = row["eyes_found"] or "none"
-        if row.get("tongue_found"):
-            eyes_col += f", tongue: {row['tongue_found']}"
+        ball = row.get("eyeball_eyeLook_mae")
+        found = f"eyes: {row['eyes_found'] or 'none'}, tongue: {row.get('tongue_found') or 'none'}"
+        closure = [f"{_f(art.get(s))} / {_f(cn.get(s))} → {_f(c.get(s))}" for s in ("Left", "Right")]
         lines.append(
-            f"| {name} | {eyes_col} | {_f(cn.get('Left'))} → {_f(c.get('Left'))} | "
-            f"{_f(cn.get('Right'))} → {_f(c.get('Right'))} | "
-            f"{look['nothing']:.2f} / {look['off']:.2f} / {look['on']:.2f} | "
-            f"{tongue['nothing']:.2f} / {tongue['off']:.2f} / {tongue['on']:.2f} | {sq} | {wd} | "
+            f"| {name} | {found} | {closure[0]} | {closure[1]} | "
+            f"{look['nothing']:.3f} / {look['off']:.3f} / {look['on']:.3f} | {_ratio(look)} | "
+            f"{'–' if ball is None else '{:.2f} / {:.2f}'.format(ball['nothing'], ball['on'])} | "
+            f"{tongue['nothing']:.3f} / {tongue['off']:.3f} / {tongue['on']:.3f} | {_ratio(tongue)} | "
             f"{row['relative']['off']:.3f} → {row['relative']['on']:.3f} |")
-    fc = out.get("facecap", {}).get("eye_performance_mm")
+    lines += ["", "Lid margins: share of the lid gap eyeSquint raises the lower margin and eyeWide lifts the "
+                  "upper one (negative), mean of both eyes, truth / network / rules: " + "; ".join(
+                      f"{name} squint {_mean_share(row, 'eyeSquint')}, wide {_mean_share(row, 'eyeWide')}"
+                      for name, row in heads.items()) + "."]
+    fc = heads.get("facecap", {}).get("eye_performance_mm")
     if fc:
         lines += ["", f"Facecap's eyes over its recorded performance (separate eye objects driven by its "
-                      f"eyeLook* weights vs its recorded eye rotations): {fc['on']:.2f} mm mean vertex "
-                      f"error with the rules, {fc['still']:.2f} mm with the eyes held still."]
-    lines += ["", f"Gaze calibration (facecap's recorded rotations against its eyeLook* weights): "
-                  f"Out {cal['Out']:.1f}°, In {cal['In']:.1f}°, Down {cal['Down']:.1f}° per unit weight "
-                  f"(yaw RMS {cal['yaw_rms']:.2f}°, pitch RMS {cal['pitch_rms']:.2f}°); "
-                  f"`core.eyes.GAZE_DEGREES` = 30° each way. Upper lid riding with the gaze (share of "
-                  f"the lid gap facecap's artist moves the upper margin): "
-                  + ", ".join(f"{k} {v:+.2f}" for k, v in out["lid_ride_calibration"].items())
-                  + "; `core.lid_shapes.LID_RIDE` = Down +0.46, Up -0.38."]
+                      f"eyeLook\\* weights vs its recorded eye rotations): {fc['on']:.2f} mm mean vertex "
+                      f"error with the rules, {fc['still']:.2f} mm with the eyes held still (nothing)."]
+    artists = {name: row["artist"]["gaze_degrees"] for name, row in heads.items() if row["artist"]["gaze_degrees"]}
+    lines += ["", "Gaze angle at weight 1, per direction: facecap's recorded rotations against its eyeLook\\* "
+                  f"weights (the calibration): In {cal['In']:.1f}°, Out {cal['Out']:.1f}°, Down {cal['Down']:.1f}° "
+                  f"(yaw RMS {cal['yaw_rms']:.2f}°, pitch RMS {cal['pitch_rms']:.2f}°; it never looks up, "
+                  f"largest eyeLookUp {cal['max_eyeLookUp_weight']:.2f}); `core.eyes.GAZE_DEGREES` = "
+                  + ", ".join(f"{d} {eyes.GAZE_DEGREES[d]:.1f}°" for d in DIRECTIONS)
+                  + ". The Rocketbox artist's shapes turn the eyeballs (measured, not used): "
+                  + "; ".join(f"{name} " + ", ".join(f"{d} {a:.1f}°" for d, a in deg.items())
+                              for name, deg in artists.items()) + "."]
+    lines += ["", "Upper lid riding with the gaze (share of the lid gap facecap's artist moves the upper "
+                  "margin): " + ", ".join(f"{k} {v:+.2f}" for k, v in out["lid_ride_calibration"].items())
+              + f"; `core.lid_shapes.LID_RIDE` = Down {lid_shapes.LID_RIDE['Down']:+.2f}, "
+                f"Up {lid_shapes.LID_RIDE['Up']:+.2f}.", ""]
     return lines
+
+
+def _mean_share(row: dict, key: str) -> str:
+    shares = row.get("lid_margin_share", {})
+    vals = [" / ".join(_f(float(np.mean([v[label] for k, v in shares.items() if k.startswith(key)])))
+                       for label in ("truth", "off", "on"))] if shares else ["–"]
+    return vals[0]
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", default="", help="also write the results here")
-    parser.add_argument("--doc", action="store_true", help="write the table into docs/models.md (block 'eyes')")
     args = parser.parse_args(argv)
     out = run()
     print(json.dumps(out, indent=1, default=float))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float))
-    lines = table(out)
-    print("\n".join(lines))
-    if args.doc:
-        from tools.docblock import write_block
-
-        write_block(Path(__file__).resolve().parents[1] / "docs" / "models.md", "eyes", lines)
+    print("\n".join(table(out)))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 
 Prints the tables and writes them into docs/benchmarks.md (between markers, so the
 other benchmarks' sections stay), and the artist-head and eye tables into docs/models.md.
-Section (g), eyes, lids and tongue per test head, is ``tools/bench_accuracy_eyes.py``. ``--models DIR`` evaluates another model folder
-(e.g. a training experiment) without touching the docs unless ``--write`` is given.
+Section (g), eyes, lids and tongue per test head, is ``tools/bench_accuracy_eyes.py`` (the
+shipped models only). ``--models DIR`` evaluates another model folder (e.g. a training
+experiment) without touching the docs unless ``--write`` is given.
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def main(argv=None) -> None:
         if "eyes" in summary:
             from tools import bench_accuracy_eyes
 
-            write_block(MODELS_DOC, "eyes", bench_accuracy_eyes.table(summary["eyes"]))
+            write_block(MODELS_DOC, "eyes", bench_accuracy_eyes.table(summary["eyes"], heading=False))
 
 
 if __name__ == "__main__":

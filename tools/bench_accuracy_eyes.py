@@ -248,12 +248,13 @@ def _ratio(m: dict) -> str:
     return f"{m['on'] / m['nothing']:.2f}" if m["nothing"] > 0 else "–"
 
 
-def table(out: dict) -> list[str]:
-    """The per-head tables (benchmarks.md section (g), the "eyes" block of models.md)."""
+def table(out: dict, heading: bool = True) -> list[str]:
+    """The per-head tables (benchmarks.md section (g) with its ``heading``, the "eyes" block
+    of models.md without)."""
     cal = out["gaze_calibration"]
     heads = {k: v for k, v in out.items() if not k.endswith("_calibration")}
     lines = [
-        "### (g) eyes, lids and tongue: the rules after the networks (issue 13)", "",
+        *(["### (g) eyes, lids and tongue: the rules after the networks (issue 13)", ""] if heading else []),
         ("Per test head, each next to predicting nothing. *Closure*: share of the eye opening covered at "
          "eyeBlink = 1, artist's own blink / network alone → after the rules (target ≥ 0.90; no ground truth "
          "used by the rules; nothing closes 0). *eyeLook\\**, *tongueOut*: MAE (mm) over the head, predicting "

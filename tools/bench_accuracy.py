@@ -2,8 +2,10 @@
 """``python build.py bench accuracy``: the rig's accuracy against baselines, same run.
 
 Prints the tables and writes them into docs/benchmarks.md (between markers, so the
-other benchmarks' sections stay). ``--models DIR`` evaluates another model folder
-(e.g. a training experiment) without touching the docs unless ``--write`` is given.
+other benchmarks' sections stay), and the artist-head and eye tables into docs/models.md.
+Section (g), eyes, lids and tongue per test head, is ``tools/bench_accuracy_eyes.py`` (the
+shipped models only). ``--models DIR`` evaluates another model folder (e.g. a training
+experiment) without touching the docs unless ``--write`` is given.
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ def run(model_dir: Path | None) -> tuple[list[str], dict]:
     lines += _dense_table(fc, r["facsimile"], model_dir, summary)
     artist_lines, summary["artist_heads"] = artist_heads(heads, model_dir)
     lines += artist_lines
+    if model_dir is None:                      # the rules run on the shipped models
+        from tools import bench_accuracy_eyes
+
+        summary["eyes"] = bench_accuracy_eyes.run()
+        lines += bench_accuracy_eyes.table(summary["eyes"])
     lines += [f"Measured in {time.perf_counter() - t0:.0f} s on this machine (CPU), all methods in the same run."]
     return lines, summary
 
@@ -250,10 +257,14 @@ def main(argv=None) -> None:
     lines, summary = run(model_dir)
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=float))
     if model_dir is None or args.write:
         write_block(DOC, "accuracy", lines, "## Accuracy (`python build.py bench accuracy`)")
         write_block(MODELS_DOC, "cavities", artist_table(summary["artist_heads"]))
+        if "eyes" in summary:
+            from tools import bench_accuracy_eyes
+
+            write_block(MODELS_DOC, "eyes", bench_accuracy_eyes.table(summary["eyes"], heading=False))
 
 
 if __name__ == "__main__":

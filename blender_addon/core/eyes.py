@@ -12,7 +12,7 @@ the origin), so every tolerance is a fraction of the face width or of the eyebal
   sphere-like patch welded into the skin (a socket modelled as an eyeball-shaped shell).
 * **Gaze** (:func:`gaze_deltas`): the eight eyeLook* keys rotate the eyeball about the
   fitted centre, In/Out about the vertical axis and Up/Down about the horizontal one, by
-  :data:`GAZE_DEGREES` at weight 1. ARKit's convention: eyeLookOutLeft turns the left eye
+  :data:`GAZE_DEGREES` (per direction) at weight 1. ARKit's convention: eyeLookOutLeft turns the left eye
   (+X) toward +X.
 * **Lids** (:func:`opening_area`, :func:`lid_closure`, :func:`complete_blink`): the eye
   opening is what a viewer in front of the face sees of the eyeball: rays along +Y through
@@ -28,14 +28,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Gaze angle (degrees) at weight 1, per direction. Measured on the facecap performance
-# (tools/bench_eyes.py ``calibrate_gaze``): the recorded eye rotations (``eye_rot_L/R``,
-# absolute, so weights 0 = looking straight ahead) against the eyeLook* weights, least
-# squares over both eyes and 335 frames. Pitch: 30.0 deg per unit eyeLookDown (RMS 0.09
-# deg, intercept 0.0); yaw: 29.1 (Out) and 30.2 / 30.8 (In) deg per unit, with a constant
-# 3.2 deg outward rest divergence taken out as an intercept. The performance never looks
-# up (eyeLookUp = 0 throughout), so Up takes Down's value: Face Cap maps every direction
-# with the same gain. Facecap is a test head; only this physical angle is taken from it.
-GAZE_DEGREES = {"In": 30.0, "Out": 30.0, "Up": 30.0, "Down": 30.0}
+# (tools/bench_accuracy_eyes.py ``calibrate_gaze``): the recorded eye rotations
+# (``eye_rot_L/R``, absolute, so weights 0 = looking straight ahead) against the eyeLook*
+# weights, least squares over both eyes and 335 frames. Pitch: 30.0 deg per unit
+# eyeLookDown (RMS 0.09 deg, intercept 0.0); yaw: 29.1 (Out) and 30.7 (In) deg per unit
+# (RMS 0.06 deg), with a constant 3.2 deg outward rest divergence taken out as an
+# intercept. The performance never looks up (eyeLookUp = 0 throughout), so Up takes
+# Down's value: Face Cap maps the three directions it shows with the same gain.
+# Facecap is a test head; only these physical angles are taken from it (the issue's
+# calibration source). Other artists differ: Rocketbox's turn 8-24 deg (docs/models.md).
+GAZE_DEGREES = {"In": 30.7, "Out": 29.1, "Up": 30.0, "Down": 30.0}
 GAZE_KEYS = tuple(f"eyeLook{d}{s}" for s in ("Left", "Right") for d in ("Down", "In", "Out", "Up"))
 
 # A surface is sphere-like when the RMS of its distance to the fitted sphere is under this
@@ -507,5 +509,5 @@ class EyeReport:
     closure: dict = field(default_factory=dict)   # {"Left": 0..1, "Right": 0..1} after the rules
     closure_network: dict = field(default_factory=dict)  # the network's blink alone
     completed: dict = field(default_factory=dict)        # {"Left": bool}: geometric closure applied
-    tongue_found: str = ""                        # "", "part" or "mouth_floor"
+    tongue_found: str = ""                        # "", "part", "body" or "mouth_floor"
     lips_pushed: dict = field(default_factory=dict)      # {jaw shape: lip vertices kept off the teeth}

@@ -13,8 +13,9 @@ on another artist's head, each from geometry alone:
    eyeSquint and eyeWide move the same margins by a share of the gap (``core.lid_shapes``).
    In the jaw shapes, lips that end behind the front teeth are pushed back out
    (``core.lip_collision``).
-3. **tongueOut**: a tongue (or a mouth bag's floor) moves forward out of the mouth
-   (``core.tongue``); when there is none the report says so and the key is left out.
+3. **tongueOut**: a tongue (a loose part, a tongue modelled on a mouth bag's floor, or the
+   bag's floor itself) moves forward out of the mouth, between the lips (``core.tongue``);
+   when there is none the report says so and the key is left out.
 
 Everything runs in the canonical frame of ``rig.PreparedHead`` and writes world-space
 deltas into the :class:`rig.RigResult`.
@@ -37,7 +38,7 @@ def _ict(name: str) -> int:
 
 def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], complete_blink: bool = True) -> None:
     """Apply the three rules to ``result`` in place. ``deltas_proxy`` (P,53,3) canonical
-    deltas on the proxy (unused for now: the rules read geometry only); ``objects``
+    deltas on the proxy (read for the mouth line only: the rules read geometry); ``objects``
     separate eye meshes, world space; ``complete_blink`` False leaves the blink as the
     localization made it (painted groups)."""
     norm = head.norm
@@ -101,9 +102,17 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
     found_tongue = tongue.find_tongue(points, faces, skin, exclude=eye_mask)
     if found_tongue.any():
         on_skin = skin[found_tongue].mean() > 0.5
-        report.tongue_found = "mouth_floor" if on_skin else "part"
-        if not on_skin:
+        body = np.zeros(len(points), bool)
+        if on_skin:
+            # A tongue modelled on the bag's floor (its own upper layer) moves, not the floor.
+            body = tongue.tongue_body(points, faces, found_tongue, skin)
+            report.tongue_found = "body" if body.any() else "mouth_floor"
+        else:
             # A loose tongue moves alone: the mouth bag's floor it touches (same positions
             # join the pieces) stays, or the bag would tear open under the lips.
             found_tongue &= ~skin
-        result.extra["tongueOut"] = norm.invert_vectors(tongue.tongue_out(points, found_tongue, skin))
+            report.tongue_found = "part"
+        # The tongue comes out between the lips: at the mouth line the jaw shapes show.
+        line = parts.mouth_line(head.prepared.verts, deltas_proxy) if len(deltas_proxy) else None
+        moved = tongue.tongue_out(points, body if body.any() else found_tongue, skin, line, body=body.any())
+        result.extra["tongueOut"] = norm.invert_vectors(moved)

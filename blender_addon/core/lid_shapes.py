@@ -30,7 +30,7 @@ SQUINT_SHARE = 0.25
 WIDE_SHARE = 0.2
 # The upper lid rides with the gaze: share of the lid gap the upper margin moves toward the
 # lower one at eyeLookDown = 1 (negative: away, at eyeLookUp = 1). Measured on facecap's
-# artist shapes (tools/bench_eyes.py ``calibrate_lid_ride``: +0.46 / -0.38, both eyes
+# artist shapes (tools/bench_accuracy_eyes.py ``calibrate_lid_ride``: +0.46 / -0.38, both eyes
 # alike), the calibration source for the gaze; like GAZE_DEGREES, only this
 # physical proportion is taken from a test head.
 LID_RIDE = {"Down": 0.46, "Up": -0.38}

@@ -11,9 +11,14 @@ canonical frame (face toward -Y, one unit wide, nose tip at the origin):
   faces up or down (a floor, not a cheek wall). Its largest
   connected piece is the tongue: a loose tongue, the tongue bump on a mouth bag's floor,
   or the bag's floor itself, which is what an artist's bag without a tongue offers;
-* tongueOut moves it forward, the front most: the frontmost point ends ``PROTRUDE`` in
-  front of the lips at the height of the mouth line, and the motion fades linearly to
-  nothing at the back of the floor (the root stays).
+* a tongue modelled in the bag (a flap: its own upper and lower surface lying on the bag's
+  floor, joined to the bag at its root) is the floor's *upper layer*: the floor vertices
+  with floor below them (:func:`tongue_body`). Without the layer test the floor around and
+  under such a tongue was taken for it and pushed out of the mouth too;
+* tongueOut moves it forward: the frontmost point ends ``PROTRUDE`` in front of the lips,
+  its middle at the height of the mouth line (the tongue comes out between the lips). A
+  tongue body slides out whole, the faces joining it to the bag stretch; a bag's floor or a
+  loose part fades linearly to nothing at its back (the root stays, the bag does not tear).
 
 The constants are anatomical, in face widths (the canonical unit, ~15-19 cm on a human
 head), not fitted to any head.
@@ -30,6 +35,8 @@ FLOOR_NORMAL = 0.5      # |normal z| above this: a floor, not a wall
 PROTRUDE = 0.1          # the tongue tip ends ~1.5 cm in front of the lips
 MIN_VERTS = 6
 RAY_SAMPLE = 400        # candidates tested by rays (the others take their nearest tested one's answer)
+LAYER_GAP = 0.005       # a floor lies under a point when more than ~1 mm below it (not its own surface)
+GROW_RINGS = 4          # edge rings the tongue body grows over its steep sides (a tongue is ~4 rings tall)
 
 
 def _midline_front(points: np.ndarray, skin: np.ndarray, z_lo: float, z_hi: float) -> float:
@@ -138,9 +145,84 @@ def _same_position(p: np.ndarray) -> np.ndarray:
     return cKDTree(p).query_pairs(tol, output_type="ndarray").reshape(-1, 2)
 
 
-def tongue_out(points: np.ndarray, tongue: np.ndarray, skin: np.ndarray) -> np.ndarray:
+def _floor_below(query: np.ndarray, points: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """(Q,) bool: a ray from each vertex ``query`` straight down (-Z) meets one of ``tris``
+    (T,3 vertex indices) more than ``LAYER_GAP`` below it; triangles that hold the vertex
+    do not count (they are its own surface)."""
+    q = points[query]
+    t = points[tris]
+    a = t[:, 0, :2]
+    e1, e2 = t[:, 1, :2] - a, t[:, 2, :2] - a
+    den = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(den) > 1e-14
+    tris, t, a, e1, e2, den = tris[ok], t[ok], a[ok], e1[ok], e2[ok], den[ok]
+    hit = np.zeros(len(query), bool)
+    for s in range(0, len(tris), 1024):                         # (t,Q) at a time
+        sl = slice(s, s + 1024)
+        d = q[None, :, :2] - a[sl, None]
+        u = (d[..., 0] * e2[sl, None, 1] - d[..., 1] * e2[sl, None, 0]) / den[sl, None]
+        v = (e1[sl, None, 0] * d[..., 1] - e1[sl, None, 1] * d[..., 0]) / den[sl, None]
+        inside = (u >= 0) & (v >= 0) & (u + v <= 1)
+        z = t[sl, 0, 2][:, None] * (1 - u - v) + t[sl, 1, 2][:, None] * u + t[sl, 2, 2][:, None] * v
+        own = (tris[sl, :, None] == query[None, None, :]).any(1)
+        hit |= (inside & (q[None, :, 2] - z > LAYER_GAP) & ~own).any(0)
+    return hit
+
+
+def tongue_body(points: np.ndarray, faces: np.ndarray, floor: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """(V,) bool: the tongue lying on a mouth bag's floor (``floor``, from :func:`find_tongue`),
+    all False when the floor is one layer (a bag without a modelled tongue).
+
+    The tongue is the floor's upper layer: floor vertices with a floor triangle below them.
+    The layer grows over edges (``GROW_RINGS``) to mouth vertices that also lie over the
+    floor (the tongue's steep sides, which the floor test's normals leave out), and its
+    largest connected piece is the tongue."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    p = np.asarray(points, np.float64)
+    f = np.asarray(faces, np.int64)
+    none = np.zeros(len(p), bool)
+    tris = f[floor[f].all(1)]
+    if len(tris) == 0:
+        return none
+    body = none.copy()
+    idx = np.flatnonzero(floor)
+    body[idx] = _floor_below(idx, p, tris)
+    if body.sum() < MIN_VERTS:
+        return none
+    front = _midline_front(p, skin, -0.5, -BELOW_NOSE)
+    mouth = (p[:, 1] > front + LIP_DEPTH) & (np.abs(p[:, 0]) < MOUTH_HALF_WIDTH) & (p[:, 2] < -BELOW_NOSE)
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    for _ in range(GROW_RINGS):
+        ring = np.unique(np.concatenate([e[body[e[:, 0]], 1], e[body[e[:, 1]], 0]]))
+        ring = ring[~body[ring] & ~floor[ring] & mouth[ring]]
+        if len(ring) == 0:
+            break
+        over = _floor_below(ring, p, tris)
+        if not over.any():
+            break
+        body[ring[over]] = True
+    ids = np.flatnonzero(body)
+    remap = np.full(len(p), -1)
+    remap[ids] = np.arange(len(ids))
+    inner = e[body[e].all(1)]
+    g = coo_matrix((np.ones(len(inner)), (remap[inner[:, 0]], remap[inner[:, 1]])), shape=(len(ids), len(ids)))
+    _, comp = connected_components(g, directed=False)
+    count = np.bincount(comp)
+    out = none.copy()
+    if count.max() >= MIN_VERTS:
+        out[ids[comp == np.argmax(count)]] = True
+    return out
+
+
+def tongue_out(points: np.ndarray, tongue: np.ndarray, skin: np.ndarray, mouth_line: float | None = None,
+               body: bool = False) -> np.ndarray:
     """(V,3) canonical tongueOut deltas: the tongue's front to ``PROTRUDE`` in front of the
-    lips, raised to the tongue's top (between the lips), fading linearly to the back."""
+    lips, the middle of its tip at ``mouth_line`` (canonical height where the lips meet;
+    None or not below the nose: the tongue's own top, level). A ``body`` (a tongue on the
+    bag's floor, :func:`tongue_body`) slides out whole; a floor or a loose part fades
+    linearly to nothing at its back."""
     p = np.asarray(points, np.float64)
     out = np.zeros_like(p)
     if not tongue.any():
@@ -149,10 +231,18 @@ def tongue_out(points: np.ndarray, tongue: np.ndarray, skin: np.ndarray) -> np.n
     tip_y, back_y = t[:, 1].min(), t[:, 1].max()
     top = t[:, 2].max()
     near_tip = t[:, 1] < tip_y + 0.25 * (back_y - tip_y)
-    tip = np.array([0.0, tip_y, t[near_tip, 2].max()])
-    lips = _midline_front(p, skin, top - 0.1, top + 0.1)
-    target = np.array([0.0, lips - PROTRUDE, top])
-    w = np.clip((back_y - t[:, 1]) / max(back_y - tip_y, 1e-12), 0.0, 1.0)
+    if mouth_line is not None and mouth_line < -BELOW_NOSE:
+        tip = np.array([0.0, tip_y, 0.5 * (t[near_tip, 2].max() + t[near_tip, 2].min())])
+        height = mouth_line
+    else:
+        tip = np.array([0.0, tip_y, t[near_tip, 2].max()])
+        height = top
+    lips = _midline_front(p, skin, height - 0.1, height + 0.1)
+    target = np.array([0.0, lips - PROTRUDE, height])
     move = target - tip
+    if body:
+        out[tongue] = move
+        return out
+    w = np.clip((back_y - t[:, 1]) / max(back_y - tip_y, 1e-12), 0.0, 1.0)
     out[tongue] = w[:, None] * move
     return out

@@ -27,7 +27,7 @@ from . import opsdata
 MAX_EYE_VERTS = 20000
 
 _SOURCE_WORDS = {"part": "loose parts", "object": "separate objects", "welded": "welded in the skin"}
-_TONGUE_WORDS = {"part": "a loose part", "mouth_floor": "the mouth floor"}
+_TONGUE_WORDS = {"part": "a loose part", "body": "the tongue on the mouth floor", "mouth_floor": "the mouth floor"}
 
 
 def candidates(context, head) -> list:

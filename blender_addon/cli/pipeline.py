@@ -371,7 +371,9 @@ def drive_mode(obj, mode: str) -> str:
     if mode != "AUTO":
         return mode
     names = [kb.name for kb in obj.data.shape_keys.key_blocks[1:]]
-    return "DIRECT" if direct_rows(names)[0] else "SOLVE"
+    # A map that sends channels to named keys (--map VRoid) is driven directly.
+    mapped = any(c.target == "KEY" for c in bpy.context.scene.facsimile_drive.channels)
+    return "DIRECT" if mapped or direct_rows(names)[0] else "SOLVE"
 
 
 def bake(objs, **options) -> dict:

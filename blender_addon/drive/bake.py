@@ -306,7 +306,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
 
 
 class FACSIMILE_OT_clear_bake(bpy.types.Operator):
-    """Remove the keyframes Facsimile baked on the selected meshes (your own keys stay)"""
+    """Remove the keyframes Facsimile baked into the active actions of the selected objects: meshes' shape keys, and bones or properties the map drives (your own keys and NLA strips stay)"""
 
     bl_idname = "facsimile.clear_bake"
     bl_label = "Clear Baked Keys"
@@ -314,11 +314,13 @@ class FACSIMILE_OT_clear_bake(bpy.types.Operator):
 
     def execute(self, context):
         removed = 0
-        for obj in selected_targets(context, None):
-            key = obj.data.shape_keys
-            if key is None or key.animation_data is None or key.animation_data.action is None:
+        owners = [(o, "OBJECT") for o in context.selected_objects]
+        owners += [(o.data.shape_keys, "KEY") for o in selected_targets(context, None)
+                   if o.data.shape_keys is not None]
+        for owner, id_type in owners:
+            if owner.animation_data is None or owner.animation_data.action is None:
                 continue
-            bag = animation.channelbag(key, "KEY", "", create=False)
+            bag = animation.channelbag(owner, id_type, "", create=False)
             if bag is None:
                 continue
             ours = [fc for fc in bag.fcurves if fc.group is not None and fc.group.name == animation.GROUP]

@@ -23,7 +23,7 @@ from ..core.takes import TakeError
 from ..core.video.take import calibrate
 from ..core.takes import files as take_files
 from ..core.takes.mesh_sequence import BATCH, MeshSequenceEncoder, take_from_codes
-from . import opsdata, preview, props, sources
+from . import preview, sources
 
 
 def _report_take(op, take, obj) -> None:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Drive settings read as plain data: the retarget map as numpy, the preview's meshes.
+"""Drive settings read as plain data: the retarget map as numpy, the channel map (each
+channel's target), the preview's meshes.
 
 Read-only, so the preview engine and the operators use them without importing the
 property definitions (whose update callbacks call the preview).

@@ -123,6 +123,13 @@ def test_channels_to_a_bone_rotation_and_a_custom_property(addon, tmp_path):
     assert all(fc.group.name == "Facsimile" for fc in animation.assigned_fcurves(rig))
     bpy.context.scene.frame_set(4)
     assert rig.pose.bones["jaw"].rotation_euler[0] == pytest.approx(0.4 * take.weights[3, JAW], abs=1e-5)
+    select_only(face, rig)                     # Clear Baked Keys takes the bone's curves too
+    assert bpy.ops.facsimile.clear_bake() == {"FINISHED"}
+    assert not animation.assigned_fcurves(rig) and not animation.assigned_fcurves(face)
+    # One undo takes a whole bake back, the bone's and the property's curves included.
+    select_only(face)
+    run_then_undo(bpy.ops.facsimile.bake, "Bake")
+    assert not animation.assigned_fcurves(bpy.data.objects["Rig"])
 
 
 def test_missing_keys_bones_and_objects_change_nothing(addon, tmp_path):
@@ -260,7 +267,7 @@ def test_cli_map_by_preset_name_and_nla(addon, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     bake_entry = report["bakes"][0]
     assert bake_entry["nla"] and bake_entry["map"].endswith("VRoid.json")
-    assert "Fcl_MTH_A" in bake_entry["targets"][0]["keys"]
+    assert "Fcl_MTH_A" in bake_entry["targets"][0]["keys"] and bake_entry["targets"][0]["mode"] == "DIRECT"
     bad = run_cli("bake", tmp_path / "vroid.blend", "--take", tmp_path / "take.csv", "--map", "NoSuchRig",
                   "--out", tmp_path / "bad.blend", home=tmp_path)
     assert bad.returncode == 2 and "no retarget-map preset named 'NoSuchRig'" in bad.stderr

@@ -272,3 +272,55 @@ def test_cli_map_by_preset_name_and_nla(addon, tmp_path):
                   "--out", tmp_path / "bad.blend", home=tmp_path)
     assert bad.returncode == 2 and "no retarget-map preset named 'NoSuchRig'" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.blend").exists()
+
+
+class _Layout:
+    """Records what a panel draws and checks it against RNA: Blender cannot draw panels
+    without a window, and a misspelt property there only prints a warning."""
+
+    def __init__(self, seen):
+        self.seen, self.active = seen, True
+
+    def _child(self, *_a, **_k):
+        return _Layout(self.seen)
+
+    row = column = box = split = _child
+
+    def label(self, **_k):
+        pass
+
+    def prop(self, data, name, **_k):
+        assert name in data.bl_rna.properties, name
+        self.seen.append(name)
+
+    def prop_search(self, data, name, search_data, search_name, **_k):
+        assert name in data.bl_rna.properties and hasattr(search_data, search_name), (name, search_name)
+        self.seen.append(name)
+
+    def operator(self, idname, **_k):
+        module, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, module), name), idname
+        self.seen.append(idname)
+
+    def template_list(self, list_type, _id, data, name, active_data, active_name, **_k):
+        assert hasattr(bpy.types, list_type) and name in data.bl_rna.properties
+        assert active_name in active_data.bl_rna.properties
+
+
+def test_map_panel_and_rows_draw_real_properties(addon, tmp_path):
+    _import(tmp_path)
+    face = _keyed_mesh("Face", ["MouthOpen"])
+    settings = bpy.context.scene.facsimile_drive
+    settings.map_object = face
+    seen = []
+    panel = bpy.types.FACSIMILE_PT_retarget_map
+    ui_list = bpy.types.FACSIMILE_UL_channels
+    for kind, active in (("KEY", "jawOpen"), ("PATH", "jawOpen"), ("AUTO", "jawOpen")):
+        settings.channels[active].target = kind
+        settings.active_channel = arkit.ARKIT_INDEX[active]
+        panel.draw(type("P", (), {"layout": _Layout(seen)})(), bpy.context)
+        ui_list.draw_item(None, bpy.context, _Layout(seen), settings, settings.channels[active], 0,
+                          settings, "active_channel")
+    assert {"facsimile.auto_map", "facsimile.load_map_preset", "facsimile.save_map_preset",
+            "target_key", "target_path", "target_object", "target_index", "gain", "offset",
+            "smoothing", "map_object"} <= set(seen)

@@ -88,6 +88,44 @@ def channelbag(id_data, id_type: str, action_name: str, create: bool = True):
     return strip.channelbag(slot, ensure=True)
 
 
+def new_action(id_data, id_type: str, name: str):
+    """A new action for ``id_data`` that is *not* assigned to it (an NLA strip's): (action,
+    slot or None on 4.2/4.3, the F-curve container as :func:`channelbag` returns)."""
+    action = bpy.data.actions.new(name)
+    if not hasattr(action, "slots"):          # Blender 4.2/4.3: legacy actions
+        action.id_root = id_type
+        return action, None, action
+    slot = action.slots.new(id_type=id_type, name=id_data.name)
+    from bpy_extras import anim_utils
+
+    ensure = getattr(anim_utils, "action_ensure_channelbag_for_slot", None)
+    if ensure is not None:
+        return action, slot, ensure(action, slot)
+    layer = action.layers.new("Layer")        # 4.4/4.5
+    strip = layer.strips.new(type="KEYFRAME")
+    return action, slot, strip.channelbag(slot, ensure=True)
+
+
+def push_strip(id_data, action, slot, start: float, track_name: str = GROUP):
+    """``action`` as a strip starting at scene frame ``start`` on a new NLA track of
+    ``id_data`` (existing tracks and strips untouched): (track, strip). The strip plays the
+    action's keys at the frames they were written on."""
+    anim = id_data.animation_data or id_data.animation_data_create()
+    track = anim.nla_tracks.new()
+    taken = {t.name for t in anim.nla_tracks if t != track}
+    name, n = track_name, 0
+    while name in taken:   # RNA does not make track names unique: an earlier bake's stays as it is
+        n += 1
+        name = f"{track_name}.{n:03d}"
+    track.name = name
+    strip = track.strips.new(action.name, int(round(start)), action)
+    if abs(start - round(start)) > 1e-6:
+        strip.frame_start_ui = start          # keeps its length: keys stay where written
+    if slot is not None and getattr(strip, "action_slot", None) != slot:
+        strip.action_slot = slot              # 4.4+: the strip animates through the slot
+    return track, strip
+
+
 def new_fcurve(bag, path: str, index: int = 0, group: str = GROUP):
     """A new F-curve in ``bag`` (channelbag or legacy action), in F-curve group ``group``."""
     try:
@@ -153,6 +191,34 @@ def assigned_fcurves(id_data) -> list:
     return list(bag.fcurves) if bag is not None else []
 
 
+def strip_fcurves(strip) -> list:
+    """F-curves an NLA strip plays (its action's, through its slot on 4.4+)."""
+    action = strip.action
+    if action is None:
+        return []
+    if not hasattr(action, "slots"):
+        return list(action.fcurves)
+    from bpy_extras import anim_utils
+
+    slot = getattr(strip, "action_slot", None)
+    bag = anim_utils.action_get_channelbag_for_slot(action, slot) if slot is not None else None
+    return list(bag.fcurves) if bag is not None else []
+
+
+def placed_fcurves(id_data, track_name: str = GROUP) -> list:
+    """F-curves of the strips on ``id_data``'s NLA tracks called ``track_name`` (or
+    ``track_name.001`` …): what bakes placed as strips."""
+    anim = getattr(id_data, "animation_data", None)
+    if anim is None:
+        return []
+    found = []
+    for track in anim.nla_tracks:
+        if track.name == track_name or track.name.startswith(track_name + "."):
+            for strip in track.strips:
+                found += strip_fcurves(strip)
+    return found
+
+
 @dataclass
 class _Saved:
     path: str
@@ -191,6 +257,9 @@ class CurveTransaction:
     def remove(self, fc) -> None:
         self.removed.append(_save(fc))
         self.bag.fcurves.remove(fc)
+
+    def find(self, path: str, index: int = 0):
+        return self.bag.fcurves.find(path, index=index)
 
     def add(self, path: str, frames, values, index: int = 0):
         fc = new_fcurve(self.bag, path, index)

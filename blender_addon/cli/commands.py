@@ -2,7 +2,7 @@
 """The headless command line, for ``python -m blender_addon`` and ``blender --command facsimile``.
 
     rig    MESH… --out OUT.blend [--object NAME]… [--naming N] [--strength S] [--existing E]
-    bake   TARGET… --take TAKE --out OUT.blend [--glb OUT.glb] [--mode M] [--map MAP.json]
+    bake   TARGET… --take TAKE --out OUT.blend [--glb OUT.glb] [--mode M] [--map MAP.json|PRESET] [--nla]
            [--fps FPS] [--frame-range START END] [--naming N] [--existing E] …
     encode MESH --out TAKE.csv [--object NAME] [--frame-range START END] [--fps FPS] …
     demo   [--out DIR]
@@ -111,7 +111,8 @@ def validate(args) -> None:
         if not math.isfinite(args.strength) or not 0 < args.strength <= 10:
             raise CliError(f"--strength {args.strength:g}: must be above 0 and at most 10")
     elif args.command == "bake":
-        inputs = [*args.targets, args.take, *([args.map] if args.map else [])]
+        map_file = args.map and (args.map.lower().endswith(".json") or "/" in args.map or "\\" in args.map)
+        inputs = [*args.targets, args.take, *([args.map] if map_file else [])]
         _check_out(args.out, inputs)
         if args.glb:
             _check_out(args.glb, [*inputs, args.out], ".glb", "--glb")
@@ -180,8 +181,7 @@ def cmd_bake(args, report) -> None:
     if args.fps is not None:   # before the take is placed: it is resampled to the scene rate
         pipeline.set_fps(args.fps)
     source = pipeline.import_take(args.take, args.timecode_fps)
-    if args.map:
-        pipeline.load_map(args.map)
+    map_path = pipeline.load_map(args.map) if args.map else None
     scene.facsimile_drive.mode = args.mode
     driven = []
     for path in args.targets:
@@ -192,14 +192,14 @@ def cmd_bake(args, report) -> None:
             report.add("objects", {"file": str(Path(path).resolve()), **entry})
         driven += pipeline.driven(objs)
     options = dict(frame_step=args.frame_step, time_offset=args.offset, smoothing=args.smoothing,
-                   existing=args.existing)
+                   existing=args.existing, placement="NLA" if args.nla else "ACTION")
     if args.frame_range is not None:
         options.update(use_take_range=False, frame_start=args.frame_range[0], frame_end=args.frame_range[1])
         # The scene range is what a .glb export (and playback) covers.
         scene.frame_start, scene.frame_end = args.frame_range
     entry = pipeline.bake(driven, **options)
     report.add("bakes", {"take": str(Path(args.take).resolve()), "source": source.name,
-                         "mode": args.mode, "map": args.map and str(Path(args.map).resolve()), **entry})
+                         "mode": args.mode, "map": map_path and str(map_path), "nla": args.nla, **entry})
     writers = [lambda outputs: pipeline.save_blend(args.out, outputs)]
     if args.glb:   # written first: the exporter is the step most likely to fail
         writers.insert(0, lambda outputs: pipeline.export_glb(args.glb, driven, outputs))
@@ -291,7 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="AUTO", choices=MODES,
                    help="how targets are driven: AUTO (DIRECT when a mesh has ARKit-named keys, "
                         "else SOLVE), DIRECT (copy channels by name), SOLVE (solve the mesh's own keys)")
-    p.add_argument("--map", metavar="MAP.json", help="retarget map preset (Save Retarget Map)")
+    p.add_argument("--map", metavar="MAP.json|PRESET",
+                   help="retarget map: a JSON file (Save Retarget Map) or a preset by name (VRoid, "
+                        "Rocketbox, or one saved with Save Preset)")
+    p.add_argument("--nla", action="store_true",
+                   help="put the baked keys in a new action placed as an NLA strip at the take's start "
+                        "(a new track 'Facsimile'), leaving the active action as it is")
     p.add_argument("--fps", type=float, metavar="FPS",
                    help="scene frame rate the take is placed at (default: Blender's, 24)")
     p.add_argument("--frame-range", type=int, nargs=2, metavar=("START", "END"),

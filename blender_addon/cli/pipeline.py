@@ -306,11 +306,28 @@ def import_take(path: str, timecode_fps: int = 0) -> object:
     return bpy.context.scene.facsimile_drive.source
 
 
-def load_map(path: str) -> None:
-    """A retarget map preset (``facsimile.save_map``'s JSON) as the scene's map."""
-    if not os.path.isfile(path):
-        raise CliError(f"map {Path(path).name}: no such file")
-    call(bpy.ops.facsimile.load_map, f"map {Path(path).name}", filepath=str(path))
+def is_map_file(value: str) -> bool:
+    """``--map``: a JSON file (a .json name or a path), else a preset's name."""
+    return value.lower().endswith(".json") or os.sep in value or "/" in value
+
+
+def load_map(value: str) -> Path:
+    """A retarget map (a JSON file, or a preset by name: shipped VRoid/Rocketbox or the
+    user's own) as the scene's map; the file it was read from."""
+    if is_map_file(value):
+        if not os.path.isfile(value):
+            raise CliError(f"map {Path(value).name}: no such file")
+        call(bpy.ops.facsimile.load_map, f"map {Path(value).name}", filepath=str(value))
+        return Path(value).resolve()
+    from .. import map_presets
+    from ..core.mapping import MappingError
+
+    try:
+        path = map_presets.find(value)
+    except MappingError as err:
+        raise CliError(f"--map: {err}") from None
+    call(bpy.ops.facsimile.load_map_preset, f"map {path.stem}", preset=path.stem)
+    return path
 
 
 def set_fps(fps: float) -> None:
@@ -331,16 +348,17 @@ def baked_keys(obj) -> list:
     if keys is None:
         return []
     found = []
-    for fc in animation.assigned_fcurves(keys):
+    for fc in animation.assigned_fcurves(keys) + animation.placed_fcurves(keys):
         match = _KEY_PATH.match(fc.data_path)
         if match and fc.group is not None and fc.group.name == animation.GROUP:
             found.append(match.group(1))
-    return found
+    return list(dict.fromkeys(found))   # an active-action bake and a strip: once
 
 
 def _keyed_frames(obj) -> list:
     """Scene frames of the keys Facsimile baked on ``obj`` (one curve: all share them)."""
-    for fc in animation.assigned_fcurves(obj.data.shape_keys):
+    keys = obj.data.shape_keys
+    for fc in animation.assigned_fcurves(keys) + animation.placed_fcurves(keys):
         if fc.group is not None and fc.group.name == animation.GROUP:
             co = [0.0] * (2 * len(fc.keyframe_points))
             fc.keyframe_points.foreach_get("co", co)
@@ -353,7 +371,9 @@ def drive_mode(obj, mode: str) -> str:
     if mode != "AUTO":
         return mode
     names = [kb.name for kb in obj.data.shape_keys.key_blocks[1:]]
-    return "DIRECT" if direct_rows(names)[0] else "SOLVE"
+    # A map that sends channels to named keys (--map VRoid) is driven directly.
+    mapped = any(c.target == "KEY" for c in bpy.context.scene.facsimile_drive.channels)
+    return "DIRECT" if mapped or direct_rows(names)[0] else "SOLVE"
 
 
 def bake(objs, **options) -> dict:

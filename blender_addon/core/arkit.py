@@ -270,6 +270,10 @@ def style_names(style: str) -> tuple[str, ...]:
 # separator or a case change they are already handled by the suffix search below.
 _KNOWN_PREFIXES = re.compile(r"^(?:blendshapes?|arkit|facecap|bs|shapes?|morphs?|face)\d*")
 _SEPARATORS = re.compile(r"[\s_\-.:|/]+")
+# Suffixes exporters and duplicates add ("jawOpen.001", "JawOpen_BS", "eyeBlink_L_shape"):
+# tried only when the name as it is matches nothing, so "…_corrective" stays unknown.
+_KNOWN_SUFFIXES = re.compile(r"(?:[\s_\-.]+\d{1,3}|[\s_\-.]*(?:bs|blend ?shapes?|shapes?|morphs?|targets?))$",
+                             re.IGNORECASE)
 _TOKEN_BOUNDARY = re.compile(r"[\s_\-.:|/]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -327,6 +331,9 @@ def _lookup(name: str, keys: dict[str, str]) -> Optional[str]:
     for key in _candidate_keys(name):
         if key in keys:
             return keys[key]
+    bare = _KNOWN_SUFFIXES.sub("", name.strip())
+    if bare and bare != name.strip():
+        return _lookup(bare, keys)
     return None
 
 
@@ -336,7 +343,8 @@ def normalize_name(name: str) -> Optional[str]:
     Accepted: ``eyeBlinkLeft``, ``EyeBlinkLeft`` (Live Link Face), ``eyeBlink_L`` /
     ``eyeBlink_l`` / ``EyeBlink_L`` / ``eyeBlinkL`` (rawValue, Face Cap), any case, with
     spaces, underscores or hyphens anywhere, and with prefixes (``blendShape1.eyeBlink_L``,
-    ``ARKit_eyeBlinkLeft``, ``Face.jawOpen``, ``facecap_jawOpen``). Directional shapes keep
+    ``ARKit_eyeBlinkLeft``, ``Face.jawOpen``, ``facecap_jawOpen``, Rocketbox ``AK_18_JawOpen``)
+    and exporter suffixes (``jawOpen.001``, ``JawOpen_BS``, ``eyeBlink_L_shape``). Directional shapes keep
     their words (``mouthLeft``; ``mouth_L`` is not a name). ICT halves such as
     ``browInnerUp_L`` are *not* ARKit channels and give None; use
     :func:`normalize_ict_name` for them.

@@ -155,13 +155,18 @@ def _option(where: str, key: str, value):
     return value
 
 
+def _is_map_file(value) -> bool:
+    return not isinstance(value, str) or value.lower().endswith(".json") or "/" in value or "\\" in value
+
+
 def _options(where: str, entry: dict, defaults: dict, base: Path) -> dict:
     out = {}
     for key, (_kind, default) in TAKE_OPTIONS.items():
         value = entry.get(key, defaults.get(key, default))
         out[key] = _option(where, key, value)
-    if out["map"] is not None:
+    if out["map"] is not None and _is_map_file(out["map"]):
         out["map"] = _path(base, out["map"], where, "map", (".json",))
+    # else a preset's name (VRoid, Rocketbox, the user's own), as the CLI's --map takes it
     _check_pattern(where, out["pattern"])
     return out
 
@@ -280,7 +285,8 @@ def plan(manifest: Manifest) -> list:
                 raise ManifestError(f"takes '{seen[str(outputs[0]).lower()]}' and '{t.name}' write the "
                                     f"same file {outputs[0].name}: fix their 'pattern'")
             seen[str(outputs[0]).lower()] = t.name
-            inputs = [rig_output(manifest, c), t.file] + ([t.options["map"]] if t.options["map"] else [])
+            map_file = isinstance(t.options["map"], Path)   # a preset's name is no input file
+            inputs = [rig_output(manifest, c), t.file] + ([t.options["map"]] if map_file else [])
             tasks.append(Task(f"bake:{c.index},{t.index}", "bake", f"bake-{c.name}--{t.name}",
                               f"{c.name} × {t.name}", c, t, inputs=inputs, outputs=outputs,
                               depends=f"rig:{c.index}"))

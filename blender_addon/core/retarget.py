@@ -89,11 +89,14 @@ class RetargetMap:
         return bool((self.gain == 1).all() and (self.offset == 0).all()
                     and (self.smoothing == 0).all() and self.enabled.all())
 
-    def apply(self, weights: np.ndarray, extra_smoothing: float = 0.0) -> np.ndarray:
+    def apply(self, weights: np.ndarray, extra_smoothing: float = 0.0,
+              unclamped: np.ndarray | None = None) -> np.ndarray:
         """(F, 52) ARKit weights at consecutive scene frames -> (F, 52) float32 mapped weights.
 
         ``extra_smoothing`` (a bake option, sigma in frames) adds to every channel's own
         smoothing the way two Gaussian filters in a row do: sigmas add in quadrature.
+        ``unclamped`` (52,) bool: channels the clamp leaves alone (those sent to a data path,
+        ``core.mapping``, whose units are not a slider's 0-1).
         """
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != N_CHANNELS:
@@ -103,7 +106,10 @@ class RetargetMap:
         sigma = np.sqrt(self.smoothing ** 2 + float(extra_smoothing) ** 2)
         out = smooth_frames(w, sigma) * self.gain + self.offset
         if self.clamp:
+            keep = out[:, unclamped].copy() if unclamped is not None else None
             np.clip(out, 0.0, 1.0, out=out)
+            if keep is not None:
+                out[:, unclamped] = keep
         out[:, ~self.enabled] = 0.0
         return out.astype(np.float32)
 

@@ -20,12 +20,14 @@ import numpy as np
 from . import arkit
 from .custom_rig_solver import CustomRigSolver
 from .errors import TargetError
+from .mapping import ChannelMap
 
 MODES = ("AUTO", "DIRECT", "SOLVE")
 
 
-def direct_rows(key_names) -> tuple[list, np.ndarray]:
-    """(positions of the keys driven, (K, 52) one-hot rows) for ARKit / ICT-half names."""
+def direct_rows(key_names, cmap: Optional[ChannelMap] = None) -> tuple[list, np.ndarray]:
+    """(positions of the keys driven, (K, 52) rows) for ARKit / ICT-half names, rerouted by
+    the channel map ``cmap`` (keys of other names, channels sent elsewhere)."""
     to_ict = arkit.arkit_to_ict_matrix()
     positions, rows, seen = [], [], set()
     for i, name in enumerate(key_names):
@@ -41,7 +43,10 @@ def direct_rows(key_names) -> tuple[list, np.ndarray]:
             seen.add(channel)
             positions.append(i)
             rows.append(row)
-    return positions, np.array(rows, np.float32).reshape(-1, len(arkit.ARKIT_52))
+    rows = np.array(rows, np.float32).reshape(-1, len(arkit.ARKIT_52))
+    if cmap is not None:
+        return cmap.apply_to_rows(list(key_names), positions, rows)
+    return positions, rows
 
 
 @dataclass

@@ -4,9 +4,9 @@
 The bpy-free parts (take files, the custom-rig solve, drive values) live in ``core/``.
 """
 
-from . import bake, handlers, import_menu, ops, props, targets, ui
+from . import bake, handlers, import_menu, map_ops, ops, props, targets, ui
 
-modules = (props, ops, bake, ui, handlers, import_menu)   # registered in this order, unregistered in reverse
+modules = (props, ops, map_ops, bake, ui, handlers, import_menu)   # registered in this order, unregistered in reverse
 
 
 def register():

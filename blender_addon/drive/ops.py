@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Drive operators: sources (import, encode, pick), live preview, head/eye rotation, the map.
+"""Drive operators: sources (import, encode, pick), live preview, head/eye rotation
+(the retarget map's are in ``map_ops.py``).
 
 Idnames and options are public API. Every operator checks its input before it writes,
 reports bad input as one line, and leaves the file as it was (a take object is created
@@ -8,23 +9,21 @@ last and removed again if anything fails); each is one undo step.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 from contextlib import closing
 
 import bpy
 import numpy as np
-from bpy_extras.io_utils import ExportHelper, ImportHelper
+from bpy_extras.io_utils import ImportHelper
 
 from .. import animation, jobs, live_feed, prefs, take_object
 from ..core.errors import Cancelled, FacsimileError
-from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
 from ..core.video.take import calibrate
 from ..core.takes import files as take_files
 from ..core.takes.mesh_sequence import BATCH, MeshSequenceEncoder, take_from_codes
-from . import opsdata, preview, props, sources
+from . import preview, sources
 
 
 def _report_take(op, take, obj) -> None:
@@ -348,60 +347,8 @@ class FACSIMILE_OT_link_rotation(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class FACSIMILE_OT_reset_map(bpy.types.Operator):
-    """Reset the retarget map: every channel on, gain 1, offset 0, no smoothing"""
-
-    bl_idname = "facsimile.reset_map"
-    bl_label = "Reset Retarget Map"
-    bl_options = {"REGISTER", "UNDO"}
-
-    def execute(self, context):
-        props.write_map(context.scene.facsimile_drive, RetargetMap())
-        self.report({"INFO"}, "Facsimile: retarget map reset")
-        return {"FINISHED"}
-
-
-class FACSIMILE_OT_save_map(bpy.types.Operator, ExportHelper):
-    """Save the retarget map as a JSON preset"""
-
-    bl_idname = "facsimile.save_map"
-    bl_label = "Save Retarget Map"
-    filename_ext = ".json"
-    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
-
-    def execute(self, context):
-        data = opsdata.retarget_map(context.scene.facsimile_drive).to_dict()
-        try:
-            with open(bpy.path.abspath(self.filepath), "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1)
-        except OSError as err:
-            self.report({"ERROR"}, f"Facsimile: cannot write the map ({err.strerror})")
-            return {"CANCELLED"}
-        return {"FINISHED"}
-
-
-class FACSIMILE_OT_load_map(bpy.types.Operator, ImportHelper):
-    """Load a retarget map JSON preset"""
-
-    bl_idname = "facsimile.load_map"
-    bl_label = "Load Retarget Map"
-    bl_options = {"REGISTER", "UNDO"}
-    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
-
-    def execute(self, context):
-        try:
-            with open(bpy.path.abspath(self.filepath), encoding="utf-8") as handle:
-                rmap = RetargetMap.from_dict(json.load(handle))
-        except (OSError, ValueError) as err:   # json.JSONDecodeError is a ValueError
-            self.report({"ERROR"}, f"Facsimile: cannot read the map: {err}")
-            return {"CANCELLED"}
-        props.write_map(context.scene.facsimile_drive, rmap)
-        return {"FINISHED"}
-
-
 classes = (FACSIMILE_OT_import_take, FACSIMILE_OT_encode_mesh, FACSIMILE_OT_set_source,
-           FACSIMILE_OT_preview, FACSIMILE_OT_link_rotation, FACSIMILE_OT_reset_map,
-           FACSIMILE_OT_save_map, FACSIMILE_OT_load_map)
+           FACSIMILE_OT_preview, FACSIMILE_OT_link_rotation)
 
 
 def register():

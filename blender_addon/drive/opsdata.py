@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Drive settings read as plain data: the retarget map as numpy, the preview's meshes.
+"""Drive settings read as plain data: the retarget map as numpy, the channel map (each
+channel's target), the preview's meshes.
 
 Read-only, so the preview engine and the operators use them without importing the
 property definitions (whose update callbacks call the preview).
 """
 
 from ..core import arkit
+from ..core.mapping import ChannelMap, Target
 from ..core.retarget import RetargetMap
 
 
@@ -18,6 +20,18 @@ def retarget_map(settings) -> RetargetMap:
             rmap.gain[i], rmap.offset[i] = entry.gain, entry.offset
             rmap.smoothing[i], rmap.enabled[i] = entry.smoothing, entry.enabled
     return rmap
+
+
+def channel_map(settings) -> ChannelMap:
+    """Every channel's target (core/mapping.py); a bad data path raises MappingError."""
+    targets = [Target()] * len(arkit.ARKIT_52)
+    for entry in settings.channels:
+        i = arkit.ARKIT_INDEX.get(entry.name)
+        if i is not None and entry.target != "AUTO":
+            targets[i] = Target(entry.target, key=entry.target_key.strip(),
+                                object=entry.target_object.strip(), path=entry.target_path.strip(),
+                                index=entry.target_index)
+    return ChannelMap(targets)
 
 
 def preview_objects(settings) -> list:

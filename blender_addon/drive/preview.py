@@ -29,12 +29,13 @@ import bpy
 import numpy as np
 
 from .. import animation, live_feed, prefs
-from ..core.drive_values import drive_values
+from ..core.drive_values import drive_values, for_plan, path_columns, path_values
 from ..core.errors import FacsimileError
+from ..core.mapping import ChannelMap
 from ..core.retarget import RetargetMap
 from ..core.takes import TakeError
 from ..core.target_plan import TargetPlan
-from . import fold, opsdata, sources, targets
+from . import fold, opsdata, paths, sources, targets
 
 
 @dataclass
@@ -52,6 +53,9 @@ class _Tables:
     source_ids: tuple = ()    # pointers of the datablocks whose change invalidates the tables
     error: str = ""
     rmap: RetargetMap | None = None   # for live frames, read once per build
+    cmap: ChannelMap | None = None    # where each channel goes (keys, data paths)
+    paths: list = field(default_factory=list)   # paths.PathTarget: data paths driven
+    path_table: np.ndarray | None = None        # (F, P) their values per frame of the take
     sparsity: float = 0.0
     generation: int = -1      # live_feed.generation() the tables were built at
 
@@ -61,6 +65,7 @@ class _Preview:
     """One scene's running preview: what was there before, the folds, the tables."""
 
     rest: dict = field(default_factory=dict)     # object name -> key values before the preview
+    path_rest: dict = field(default_factory=dict)  # PathTarget.key -> (target, value before)
     folds: dict = field(default_factory=dict)    # object name -> FoldedKeys
     tables: _Tables | None = None
 
@@ -87,16 +92,22 @@ def build(scene, objs) -> _Tables:
             raise
         placed = None
     rmap = opsdata.retarget_map(settings)
+    cmap = opsdata.channel_map(settings)
     tables = _Tables(first_frame=placed.first_frame if placed else 0,
                      source_ids=_source_ids(settings.source) if placed else (), rmap=rmap,
-                     sparsity=settings.solve_sparsity, generation=live_feed.generation())
+                     cmap=cmap, sparsity=settings.solve_sparsity,
+                     generation=live_feed.generation())
     for obj in objs:
-        plan = targets.plan_target(obj, settings.mode, prefs.provider_choice())
+        plan = targets.plan_target(obj, settings.mode, prefs.provider_choice(), cmap)
         table = None
         if placed is not None:
             table = drive_values(placed, rmap, plan, placed.frames, smooth=settings.solve_smooth,
-                                 sparsity=settings.solve_sparsity).astype(np.float32)
+                                 sparsity=settings.solve_sparsity, cmap=cmap).astype(np.float32)
         tables.targets.append(_Target(obj.name, plan.key_indices, table, plan))
+    tables.paths = paths.resolve(rmap, cmap, objs)
+    if placed is not None and tables.paths:
+        columns = path_values(placed, rmap, cmap, placed.frames)
+        tables.path_table = columns[:, [t.column for t in tables.paths]]
     return tables
 
 
@@ -121,24 +132,41 @@ def apply(scene) -> None:
     tables = _tables(scene)
     if tables.error:
         return
-    folds = _previews[scene.name_full].folds
+    preview = _previews[scene.name_full]
+    folds = preview.folds
     live = live_feed.weights(scene)
-    mapped = tables.rmap.apply(live[None]) if live is not None else None
+    routed = tables.cmap.mask("PATH") if tables.cmap is not None else None
+    mapped = tables.rmap.apply(live[None], unclamped=routed) if live is not None else None
     for target in tables.targets:
         if mapped is not None:
-            row = target.plan.values(mapped, sparsity=tables.sparsity)[0]
+            row = target.plan.values(for_plan(mapped, tables.cmap), sparsity=tables.sparsity)[0]
         elif target.table is not None:
             row = target.table[int(np.clip(scene.frame_current - tables.first_frame, 0,
                                            len(target.table) - 1))]
         else:
             continue   # live, but no frame yet
         _write(target, row, folds.get(target.obj_name))
+    if tables.paths:
+        if mapped is not None:
+            channels = [c for c, _ in path_columns(tables.rmap, tables.cmap)]
+            row = mapped[0, [channels[t.column] for t in tables.paths]]
+        elif tables.path_table is not None:
+            row = tables.path_table[int(np.clip(scene.frame_current - tables.first_frame, 0,
+                                                len(tables.path_table) - 1))]
+        else:
+            return
+        for target, value in zip(tables.paths, row):
+            if target.key not in preview.path_rest:   # first write: remember it for stop()
+                preview.path_rest[target.key] = (target, paths.read(target))
+            paths.write(target, value)
 
 
 def _write(target: _Target, row: np.ndarray, folded) -> None:
     """Set ``target``'s driven keys to ``row`` and its folded preview key to their blend."""
     obj = bpy.data.objects.get(target.obj_name)
     keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+    if not len(target.key_indices):
+        return   # every channel of this mesh goes to data paths
     if keys is None or len(keys.key_blocks) <= int(target.key_indices.max()):
         return   # deleted or re-keyed since the preview started: skip, never fail
     values = np.empty(len(keys.key_blocks), np.float32)
@@ -191,6 +219,10 @@ def stop(scene) -> None:
             blocks = obj.data.shape_keys.key_blocks if obj.data.shape_keys else None
             if rest is not None and blocks is not None and len(blocks) == len(rest):
                 blocks.foreach_set("value", rest)
+    if preview is not None:
+        for target, value in preview.path_rest.values():
+            if value is not None:
+                paths.write(target, value)
     settings.preview = False
     settings.preview_targets.clear()
 

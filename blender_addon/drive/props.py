@@ -11,6 +11,7 @@ import bpy
 from .. import take_object
 
 from ..core import arkit
+from ..core.mapping import ChannelMap
 from ..core.retarget import RetargetMap
 from . import preview
 
@@ -36,8 +37,22 @@ def _source_poll(_self, obj):
     return obj.type == "MESH" or take_object.is_take_object(obj)
 
 
+TARGET_ITEMS = (   # core/mapping.py KINDS
+    ("AUTO", "Same Name", "The key named like the channel, in any spelling (eyeBlink_L, "
+                          "blendShape1.eyeBlinkLeft, AK_09_EyeBlinkLeft), on every mesh driven"),
+    ("KEY", "Shape Key", "A shape key of any name (jawOpen -> MouthOpen), on every mesh driven"),
+    ("PATH", "Data Path", "Any animatable property: a bone's rotation "
+                          "(pose.bones[\"jaw\"].rotation_euler, index 0) or a custom property "
+                          "([\"mouth_open\"]); gain and offset in its units, never clamped"),
+)
+
+
+def _map_object_poll(_self, obj):
+    return obj.type == "MESH" and obj.data.shape_keys is not None
+
+
 class FACSIMILE_PG_channel(bpy.types.PropertyGroup):
-    """One ARKit channel of the retarget map (``name`` is the channel)."""
+    """One ARKit channel of the retarget map (``name`` is the channel) and its target."""
 
     enabled: bpy.props.BoolProperty(name="Enabled", default=True, update=_map_changed,
                                     description="Off: the channel drives nothing (held at 0)")
@@ -48,6 +63,21 @@ class FACSIMILE_PG_channel(bpy.types.PropertyGroup):
     smoothing: bpy.props.FloatProperty(
         name="Smoothing", default=0.0, min=0.0, soft_max=10.0, update=_map_changed,
         description="Zero-lag Gaussian smoothing: its width (sigma) in frames")
+    target: bpy.props.EnumProperty(name="Target", items=TARGET_ITEMS, default="AUTO",
+                                   update=_map_changed, description="What the channel drives")
+    target_key: bpy.props.StringProperty(
+        name="Shape Key", update=_map_changed,
+        description="The shape key this channel drives, on every mesh driven")
+    target_object: bpy.props.StringProperty(
+        name="Object", update=_map_changed,
+        description="The object the data path is on (an armature for a bone); empty: every mesh driven")
+    target_path: bpy.props.StringProperty(
+        name="Data Path", update=_map_changed,
+        description='Relative to the object: pose.bones["jaw"].rotation_euler, ["mouth_open"] '
+                    "(right-click a property › Copy Data Path)")
+    target_index: bpy.props.IntProperty(
+        name="Index", default=0, min=0, max=63, update=_map_changed,
+        description="Component of an array property (rotation_euler: 0 X, 1 Y, 2 Z); 0 for a single value")
 
 
 class FACSIMILE_PG_preview_target(bpy.types.PropertyGroup):
@@ -70,6 +100,9 @@ class FACSIMILE_PG_drive(bpy.types.PropertyGroup):
     clamp: bpy.props.BoolProperty(name="Clamp 0-1", default=True, update=_map_changed,
                                   description="Keep mapped values within the sliders' 0-1")
     channels: bpy.props.CollectionProperty(type=FACSIMILE_PG_channel)
+    map_object: bpy.props.PointerProperty(
+        name="Keys of", type=bpy.types.Object, poll=_map_object_poll,
+        description="The mesh whose shape keys the map's key fields list and Auto-Map matches")
     active_channel: bpy.props.IntProperty(default=0)
     preview: bpy.props.BoolProperty(
         name="Live Preview", default=False,
@@ -77,7 +110,8 @@ class FACSIMILE_PG_drive(bpy.types.PropertyGroup):
     preview_targets: bpy.props.CollectionProperty(type=FACSIMILE_PG_preview_target)
 
 
-def write_map(settings, rmap: RetargetMap) -> None:
+def write_map(settings, rmap: RetargetMap, cmap: ChannelMap | None = None) -> None:
+    """The retarget map and, when given, every channel's target (None: targets kept)."""
     global _writing_map
     take_object.ensure_channels(settings)
     _writing_map = True
@@ -87,9 +121,16 @@ def write_map(settings, rmap: RetargetMap) -> None:
             i = arkit.ARKIT_INDEX[entry.name]
             entry.gain, entry.offset = float(rmap.gain[i]), float(rmap.offset[i])
             entry.smoothing, entry.enabled = float(rmap.smoothing[i]), bool(rmap.enabled[i])
+            if cmap is not None:
+                write_target(entry, cmap.targets[i])
     finally:
         _writing_map = False
     _map_changed(settings, None)
+
+
+def write_target(entry, target) -> None:
+    entry.target, entry.target_key = target.kind, target.key
+    entry.target_object, entry.target_path, entry.target_index = target.object, target.path, target.index
 
 
 classes = (FACSIMILE_PG_channel, FACSIMILE_PG_preview_target, FACSIMILE_PG_drive)

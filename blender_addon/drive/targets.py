@@ -22,6 +22,7 @@ from ..core import rig as core_rig
 from ..core.cache import BoundedCache
 from ..core.custom_rig_solver import CustomRigSolver
 from ..core.errors import TargetError
+from ..core.mapping import ChannelMap
 from ..core.target_plan import MODES, TargetPlan, direct_rows
 from .. import mesh_io
 from . import fold
@@ -30,8 +31,13 @@ from . import fold
 _PREDICTIONS = BoundedCache(max_size=4)
 
 
-def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO") -> TargetPlan:
-    """Decide how ``obj`` is driven; SOLVE runs the networks on it (cached per mesh)."""
+def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO",
+                cmap: ChannelMap | None = None) -> TargetPlan:
+    """Decide how ``obj`` is driven; SOLVE runs the networks on it (cached per mesh).
+
+    The channel map ``cmap`` (core/mapping.py) sends channels to keys of other names: every
+    key it names must exist on ``obj`` (a TargetError names the first missing), and such a
+    map is driven directly (AUTO picks DIRECT; SOLVE refuses it)."""
     if obj is None or obj.type != "MESH":
         raise TargetError(f"'{getattr(obj, 'name', '?')}' is not a mesh")
     if mode not in MODES:
@@ -45,13 +51,25 @@ def plan_target(obj, mode: str = "AUTO", provider: str = "AUTO") -> TargetPlan:
                           "its own shape keys to solve for")
     blocks = [keys.key_blocks[i] for i in index]
     names = [kb.name for kb in blocks]
-    positions, rows = direct_rows(names)
-    if mode == "DIRECT" or (mode == "AUTO" and positions):
-        if not positions:
+    if cmap is not None:
+        missing = cmap.missing_keys(names)
+        if missing:
+            raise TargetError(f"'{obj.name}' has no shape key for {len(missing)} of the retarget "
+                              f"map's targets ({', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}); "
+                              "fix the map (Auto-Map, or load the preset for this rig)")
+        if mode == "SOLVE" and cmap.key_targets():
+            raise TargetError(f"the retarget map sends {len(cmap.key_targets())} channel(s) to named "
+                              "shape keys, which Solve does not use: set Targets to Auto or Direct")
+    positions, rows = direct_rows(names, cmap)
+    # ARKit-named keys whose channels the map sends elsewhere still make the mesh a direct
+    # target (driving none of its keys), not one to solve.
+    named = bool(positions) or (cmap is not None and bool(direct_rows(names)[0]))
+    if mode == "DIRECT" or (mode == "AUTO" and named):
+        if not named:
             raise TargetError(f"'{obj.name}' has no ARKit-named shape keys to drive directly; "
                               "use Solve for a custom rig")
         return TargetPlan(obj.name, "DIRECT", [names[i] for i in positions],
-                          np.array([index[i] for i in positions]), rows=rows)
+                          np.array([index[i] for i in positions], np.int64), rows=rows)
     preview_muted = fold.folded_names(keys)
     used = [i for i, kb in enumerate(blocks) if not kb.mute or kb.name in preview_muted]
     expression, regions = predicted_expressions(obj, provider)

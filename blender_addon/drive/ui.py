@@ -8,19 +8,42 @@ from ..sidebar import SidebarPanel
 from . import opsdata, preview, sources
 
 
-class FACSIMILE_UL_channels(bpy.types.UIList):
-    """The retarget map, one row per ARKit channel."""
+def _columns(layout):
+    """Channel | Target | Gain | Offset: the same splits for the header and every row."""
+    split = layout.split(factor=0.36, align=True)
+    channel = split.row(align=True)
+    rest = split.split(factor=0.5, align=True)
+    return channel, rest.row(align=True), rest.row(align=True)
 
-    def draw_item(self, _context, layout, _data, item, _icon, _active_data, _active_prop,
+
+def _key_blocks(settings):
+    obj = settings.map_object
+    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+    return keys
+
+
+class FACSIMILE_UL_channels(bpy.types.UIList):
+    """The retarget map, one row per ARKit channel: its target, gain and offset."""
+
+    def draw_item(self, _context, layout, data, item, _icon, _active_data, _active_prop,
                   _index=0, _flt_flag=0):
-        row = layout.row(align=True)
-        row.prop(item, "enabled", text="")
-        sub = row.row(align=True)
-        sub.active = item.enabled
-        sub.label(text=item.name)
-        sub.prop(item, "gain", text="Gain")
-        sub.prop(item, "offset", text="Offset")
-        sub.prop(item, "smoothing", text="Smooth")
+        channel, target, numbers = _columns(layout)
+        channel.prop(item, "enabled", text="")
+        channel.label(text=item.name)
+        target.active = numbers.active = item.enabled
+        if item.target == "KEY":
+            keys = _key_blocks(data)
+            if keys is not None:
+                target.prop_search(item, "target_key", keys, "key_blocks", text="")
+            else:
+                target.prop(item, "target_key", text="")
+        elif item.target == "PATH":
+            where = f"{item.target_object}: " if item.target_object else ""
+            target.label(text=f"{where}{item.target_path}[{item.target_index}]", icon="RNA")
+        else:
+            target.label(text="same name")
+        numbers.prop(item, "gain", text="")
+        numbers.prop(item, "offset", text="")
 
 
 class FACSIMILE_PT_drive(SidebarPanel, bpy.types.Panel):
@@ -85,6 +108,11 @@ class FACSIMILE_PT_retarget_map(SidebarPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = context.scene.facsimile_drive
+        layout.prop(settings, "map_object")
+        row = layout.row(align=True)
+        row.operator("facsimile.auto_map", icon="AUTO")
+        row.operator("facsimile.load_map_preset", icon="PRESET")
+        row.operator("facsimile.save_map_preset", icon="ADD")
         row = layout.row(align=True)
         row.prop(settings, "clamp")
         row.operator("facsimile.reset_map", text="", icon="LOOP_BACK")
@@ -93,8 +121,30 @@ class FACSIMILE_PT_retarget_map(SidebarPanel, bpy.types.Panel):
         if not settings.channels:
             layout.label(text="Identity (pick a source to edit)", icon="INFO")
             return
+        for column, label in zip(_columns(layout.box()), ("Channel", "Target", "Gain · Offset")):
+            column.label(text=label)
         layout.template_list("FACSIMILE_UL_channels", "", settings, "channels", settings,
                              "active_channel", rows=8)
+        if not 0 <= settings.active_channel < len(settings.channels):
+            return
+        item = settings.channels[settings.active_channel]
+        box = layout.box()
+        box.label(text=item.name, icon="SHAPEKEY_DATA")
+        box.prop(item, "target")
+        if item.target == "KEY":
+            keys = _key_blocks(settings)
+            if keys is not None:
+                box.prop_search(item, "target_key", keys, "key_blocks")
+            else:
+                box.prop(item, "target_key")
+        elif item.target == "PATH":
+            box.prop_search(item, "target_object", bpy.data, "objects")
+            box.prop(item, "target_path")
+            box.prop(item, "target_index")
+        row = box.row(align=True)
+        row.prop(item, "gain")
+        row.prop(item, "offset")
+        box.prop(item, "smoothing")
 
 
 classes = (FACSIMILE_UL_channels, FACSIMILE_PT_drive, FACSIMILE_PT_retarget_map)

@@ -35,6 +35,16 @@ def test_manifest_resolves_paths_names_and_options(tmp_path):
     assert (shot.options["glb"], talk.options["glb"], talk.options["frame_step"]) == (True, False, 2)
 
 
+def test_map_by_preset_name(tmp_path):
+    """A map without .json or a folder is a preset's name, passed to --map as it is and no
+    input file of the task."""
+    m = _manifest(tmp_path, defaults={"map": "VRoid"})
+    assert m.takes[0].options["map"] == "VRoid"
+    task = next(t for t in plan(m) if t.kind == "bake")
+    assert task.args()[task.args().index("--map") + 1] == "VRoid"
+    assert all(Path(p).name != "VRoid" for p in task.inputs)
+
+
 def test_output_override_and_file_loading(tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"characters": ["a.obj"], "takes": ["t.csv"]}))

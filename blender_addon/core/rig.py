@@ -145,8 +145,11 @@ class LandmarkReport:
     pose: tuple = ()                     # (pitch, yaw, roll) degrees against MediaPipe's canonical face
     corrected: bool = False              # the rig turned the head by that much first
     seconds: float = 0.0
+    unavailable: str = ""                # why the step could not run (its models missing)
 
     def line(self) -> str:
+        if self.unavailable:
+            return f"face landmarks unavailable ({self.unavailable}): rigged without them"
         if not self.found:
             return "no face found on a front render of the head: rigged without landmarks"
         if self.corrected:
@@ -162,7 +165,10 @@ def _find_landmarks(proxy, norm) -> tuple[LandmarkReport, np.ndarray | None]:
     from . import landmarks
 
     t = time.perf_counter()
-    found = landmarks.find_landmarks(proxy.verts, proxy.faces)
+    try:
+        found = landmarks.find_landmarks(proxy.verts, proxy.faces)
+    except FacsimileError as err:      # the tracker's models missing or broken: rig without
+        return LandmarkReport(False, seconds=time.perf_counter() - t, unavailable=str(err)), None
     if found is None:
         return LandmarkReport(False, seconds=time.perf_counter() - t), None
     rotation, angle = landmarks.pose_correction(found)
@@ -173,7 +179,7 @@ def _find_landmarks(proxy, norm) -> tuple[LandmarkReport, np.ndarray | None]:
 
 
 def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = True,
-                 landmarks: bool = False) -> PreparedHead:
+                 landmarks: bool = True) -> PreparedHead:
     from . import features
     from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
     from .mesh.proxy import build_proxy
@@ -253,7 +259,7 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
             cancelled: Callable[[], bool] | None = None,
             rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL,
             eye_rules: bool = True, eye_objects=(), cavities: bool = True,
-            landmarks: bool = False) -> RigResult:
+            landmarks: bool = True) -> RigResult:
     """Rig a head given in world space (any unit, Z up, facing -Y).
 
     ``painted_weights`` (V,R), when given, replaces the predicted region weights as the

@@ -145,6 +145,8 @@ class _RigOperatorBase(jobs.JobOperator):
             msg += f"; {still} vertices of loose parts (upper teeth, …) left still"
         if self.writes_shapes:
             msg += "; " + eye_objects.report_line(result, all_keys and self.naming != "ICT53", eye_names)
+        if result.landmarks is not None:
+            msg += "; " + result.landmarks.line()
         state.last_report = msg
         self.report({"INFO"}, msg)
         if job.arrays.mirrored:

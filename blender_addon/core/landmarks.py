@@ -196,5 +196,10 @@ def pose_correction(found: MeshLandmarks, dead_zone: float | None = None) -> tup
     turn is under ``dead_zone`` degrees, default :data:`DEAD_ZONE`) and the size of that turn."""
     dead_zone = DEAD_ZONE if dead_zone is None else dead_zone
     turn = landmark_pose(found) @ angles_to_rotation(*REFERENCE_POSE).T     # head = turn @ reference
-    angle = float(np.degrees(np.arccos(np.clip((np.trace(turn) - 1.0) / 2.0, -1.0, 1.0))))
+    angle = turn_degrees(turn)
     return (turn.T if angle > dead_zone else None), angle
+
+
+def turn_degrees(rot: np.ndarray) -> float:
+    """The angle of a rotation, degrees."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(rot) - 1.0) / 2.0, -1.0, 1.0))))

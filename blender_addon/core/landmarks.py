@@ -108,6 +108,16 @@ def find_landmarks(verts, faces, size: int = RENDER_SIZE) -> MeshLandmarks | Non
     if presence < mp.MIN_PRESENCE or contrast < mp.MIN_FEATURE_CONTRAST:
         return None
     points, face, _bary = close.surface_points(lm[:, :2])
+    # The landmarker's own depth (pixel units, toward the camera negative, as the render's
+    # y) says where each landmark lies in front of or behind the others: a cast that
+    # disagrees by more than a tenth of the picture went through a hole (an eye corner
+    # inside an open socket reaches the back of the skull) and is cast again near the
+    # depth expected, the offset being the median over all landmarks.
+    depth_of = lm[:, 2] * close.pixel
+    hit = face >= 0
+    if hit.sum() >= 10:
+        offset = float(np.median(points[hit, 1] - depth_of[hit]))
+        points, face, _bary = close.surface_points(lm[:, :2], expected_depth=depth_of + offset)
     key = [NOSE_TIP, *EYE_OUTER, *MOUTH_CORNERS]
     if (face[key] < 0).any():
         return None
@@ -145,7 +155,7 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray,
 # The landmarks the pose is fitted to: the eye corners, the nose's ridge and tip, the mouth
 # corners and lip middles, the brows and the forehead's middle -- features every face has
 # in about the same place. Over 24 ICT identities (``REFERENCE_POSE``) they spread the
-# fitted pitch by 1.8 deg (standard deviation; largest turn from the mean 4.2 deg), where
+# fitted pitch by 1.6 deg (standard deviation; largest turn from the mean 4.0 deg), where
 # all 468 points spread it by 3.3 (6.5) and MediaPipe's own 33 Procrustes points by 3.7
 # (12.2): the jaw line and cheek contour follow each face's profile, not its pose.
 POSE_POINTS = np.array([33, 133, 362, 263, 1, 4, 6, 168, 197, 195, 5, 61, 291, 0, 17, 70, 300, 105, 334, 10,
@@ -172,12 +182,12 @@ def rotation_angles(rot: np.ndarray) -> np.ndarray:
 # landmark fit (``POSE_POINTS``) over 24 ICT identities drawn as the training pool draws
 # them (crops, stylizations), on a seed of their own (``python -m tools.bench_landmarks
 # reference``). The networks were trained on heads in this pose, give or take the pool's
-# random tilt. Spread over those identities: 1.8 deg in pitch (faces differ in profile),
-# 0.9 in yaw, 0.7 in roll; the largest turn of one of them from the mean, 4.2 deg.
-REFERENCE_POSE = (-2.1, -0.6, 0.1)
+# random tilt. Spread over those identities: 1.6 deg in pitch (faces differ in profile),
+# 0.9 in yaw, 0.7 in roll; the largest turn of one of them from the mean, 4.0 deg.
+REFERENCE_POSE = (-2.0, -0.6, 0.1)
 # Turns smaller than this are left alone: the training pool tilts every head by up to 8
 # deg at random, so the networks already take them, and an upright identity's own profile
-# moves the fitted pose by up to 4.2 deg (above), which a correction would add as noise
+# moves the fitted pose by up to 4.0 deg (above), which a correction would add as noise
 # (correcting every turn, with all 468 points fitted: held-out ICT relative error 0.104 -> 0.123).
 DEAD_ZONE = 8.0
 

@@ -58,8 +58,8 @@ class Render:
         p = np.asarray(points, np.float64)
         return np.c_[(p[:, 0] - self.origin[0]) / self.pixel, (self.origin[1] - p[:, 2]) / self.pixel]
 
-    def surface_points(self, uv, reach: int = 6, near: int = 2,
-                       jump: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def surface_points(self, uv, reach: int = 6, near: int = 2, jump: float = 0.1,
+                       expected_depth=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Image positions (N, 2) back onto the mesh: ``(points (N,3), face (N,), bary (N,3))``.
 
         The triangle is the one drawn at the nearest covered pixel within ``reach`` pixels
@@ -68,7 +68,11 @@ class Render:
         nearest surface within ``near`` pixels (through an open socket the render sees the
         inside of the skull, which is no eye corner). The point is where the viewing ray
         through the exact position meets that triangle, clamped to it. Positions with
-        nothing within reach get face -1 and NaN points."""
+        nothing within reach get face -1 and NaN points.
+
+        ``expected_depth`` (N,), when known (the landmarker's own depth estimate), replaces
+        the nearest surface as the reference: only pixels within ``jump`` picture widths of
+        it count (a landmark deep inside an open eye hole finds the rim, not the skull)."""
         uv = np.asarray(uv, np.float64).reshape(-1, 2)
         h, w = self.triangle.shape
         dy, dx = np.mgrid[-reach:reach + 1, -reach:reach + 1]
@@ -80,9 +84,13 @@ class Render:
         hit = np.where(inside, self.triangle[jc, ic], -1)
         depth = np.where(hit >= 0, self.depth[jc, ic], np.inf)
         close = (np.abs(dx) <= near) & (np.abs(dy) <= near)
-        front = np.where(close[None], depth, np.inf).min(1, keepdims=True)
-        front = np.where(np.isfinite(front), front, depth.min(1, keepdims=True))
-        ok_hit = (hit >= 0) & (depth <= front + jump * self.pixel * w)
+        tol = jump * self.pixel * w
+        if expected_depth is not None:
+            ok_hit = (hit >= 0) & (np.abs(depth - np.asarray(expected_depth, np.float64)[:, None]) <= tol)
+        else:
+            front = np.where(close[None], depth, np.inf).min(1, keepdims=True)
+            front = np.where(np.isfinite(front), front, depth.min(1, keepdims=True))
+            ok_hit = (hit >= 0) & (depth <= front + tol)
         dist = (i + 0.5 - uv[:, :1]) ** 2 + (j + 0.5 - uv[:, 1:]) ** 2
         best = np.where(ok_hit, dist, np.inf).argmin(1)
         rows = np.arange(len(uv))

@@ -123,13 +123,13 @@ def cost_rows() -> tuple[float, list[tuple[str, int, float, float]]]:
 def table(groups: dict, faceless: dict, costs) -> list[str]:
     lines = ["### Face landmarks from a render (`core/landmarks.py`, `python -m tools.bench_landmarks`)", "",
              ("MediaPipe's face detector and landmarker (the networks Import Video ships) run on a numpy front "
-              "render of the head's proxy (`core/mesh/render.py`: z-buffer, Lambert shading, 256 px, the face "
-              "region drawn twice); the 478 landmarks are cast back onto the surface through the triangle "
+              "render of the head's proxy (`core/mesh/render.py`: z-buffer, Lambert shading, 256 px; the whole "
+              "head, then the face's region); the 478 landmarks are cast back onto the surface through the triangle "
               "buffer. Their use: the head's pose against ICT's (a similarity fit to MediaPipe's canonical face, "
               f"ICT's own pose {landmarks.REFERENCE_POSE} pitch/yaw/roll deg measured on {REFERENCE_N} ICT "
               "identities of a seed of their own) — a head turned more than "
-              f"{landmarks.DEAD_ZONE:.0f}° from it (the training pool's random tilt is 8°, ICT identities "
-              "stray up to the dead zone) is rigged turned upright, the shapes turned back. "
+              f"{landmarks.DEAD_ZONE:.0f}° from it (the training pool's random tilt is 8°; upright ICT identities "
+              "stray up to 4°) is rigged turned upright, the shapes turned back. "
               "*relative* = sum|pred - gt| / sum|gt|, *rel. at g\\** after the best single gain, *blink* = "
               "share of the artist's lid motion (bench accuracy (f)); eye rules and cavity step on, as shipped. "
               "Facecap and Rocketbox are test heads: nothing was chosen on them."), "",

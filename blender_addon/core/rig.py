@@ -40,6 +40,9 @@ MIN_SKIN_VERTS = 30
 LARGE_HEAD_VERTS = 2_000_000
 """Above this the operators ask first (``confirm_large``): memory and minutes grow with it."""
 
+SUB_STEPS = ("cavities", "landmarks")
+"""Timings kept inside another stage's (``RigResult.timings``), not added to the total."""
+
 RIG_MODEL = "rig.onnx"
 LOCALIZER_MODEL = "localizer.onnx"
 
@@ -71,6 +74,12 @@ class RigResult:
     cavity: np.ndarray | None = None
     # The face landmarks (``core.landmarks``); None when the step was off.
     landmarks: LandmarkReport | None = None
+
+    @property
+    def seconds(self) -> float:
+        """The rig's time: its stages, without the steps timed inside them (cavities and
+        landmarks are part of "proxy")."""
+        return float(sum(v for k, v in self.timings.items() if k not in SUB_STEPS))
 
     def arkit_delta(self, name: str) -> np.ndarray:
         """(V,3) one ARKit shape: its ICT shape (a view), the sum of two for the split

@@ -135,7 +135,7 @@ class _RigOperatorBase(jobs.JobOperator):
             raise
         state = context.scene.facsimile_rig
         state.last_provider = result.provider
-        state.last_seconds = float(sum(result.timings.values()))
+        state.last_seconds = result.seconds
         jaw = int(result.jaw_part.sum())
         still = eye_objects.still_parts(result)
         msg = f"Facsimile: {', '.join(report)} on '{obj.name}' in {state.last_seconds:.2f} s ({result.provider})"

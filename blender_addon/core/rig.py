@@ -40,6 +40,9 @@ MIN_SKIN_VERTS = 30
 LARGE_HEAD_VERTS = 2_000_000
 """Above this the operators ask first (``confirm_large``): memory and minutes grow with it."""
 
+SUB_STEPS = ("cavities", "landmarks")
+"""Timings kept inside another stage's (``RigResult.timings``), not added to the total."""
+
 RIG_MODEL = "rig.onnx"
 LOCALIZER_MODEL = "localizer.onnx"
 
@@ -69,6 +72,14 @@ class RigResult:
     # followed the outer skin instead of being rigged (``core.cavities``); None when the
     # cavity step was off.
     cavity: np.ndarray | None = None
+    # The face landmarks (``core.landmarks``); None when the step was off.
+    landmarks: LandmarkReport | None = None
+
+    @property
+    def seconds(self) -> float:
+        """The rig's time: its stages, without the steps timed inside them (cavities and
+        landmarks are part of "proxy")."""
+        return float(sum(v for k, v in self.timings.items() if k not in SUB_STEPS))
 
     def arkit_delta(self, name: str) -> np.ndarray:
         """(V,3) one ARKit shape: its ICT shape (a view), the sum of two for the split
@@ -114,6 +125,8 @@ class PreparedHead:
     carry_regions: scipy.sparse.csr_matrix | None = None
     cavity_attenuation: np.ndarray | None = None   # (C,) per cavity row, in row order
     cavity_seconds: float = 0.0
+    # Face landmarks from a front render (``core.landmarks``): None when the step was off.
+    landmarks: LandmarkReport | None = None
     _nearest_skin: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -131,7 +144,51 @@ class PreparedHead:
         return self._nearest_skin
 
 
-def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = True) -> PreparedHead:
+@dataclass
+class LandmarkReport:
+    """What the landmark step found (``core.landmarks``), for the artist's report."""
+
+    found: bool                          # a face was found on the render
+    points: np.ndarray | None = None     # (478,3) world positions on the surface (NaN off it)
+    turn_degrees: float = 0.0            # how far the head's pose is from ICT's
+    pose: tuple = ()                     # (pitch, yaw, roll) degrees against MediaPipe's canonical face
+    corrected: bool = False              # the rig turned the head by that much first
+    seconds: float = 0.0
+    unavailable: str = ""                # why the step could not run (its models missing)
+
+    def line(self) -> str:
+        if self.unavailable:
+            return f"face landmarks unavailable ({self.unavailable}): rigged without them"
+        if not self.found:
+            return "no face found on a front render of the head: rigged without landmarks"
+        if self.corrected:
+            return (f"face landmarks found; the head is turned {self.turn_degrees:.0f}° from an upright, "
+                    "forward-looking pose and was rigged turned upright")
+        return "face landmarks found"
+
+
+def _find_landmarks(proxy, norm) -> tuple[LandmarkReport, np.ndarray | None]:
+    """The landmark step on the proxy (at most ``PROXY_MAX_VERTS`` vertices, so the cost
+    does not grow with the head; a 256-pixel render has fewer pixels across the face than
+    the proxy has vertices): (report, rotation for the canonical frame or None)."""
+    from . import landmarks
+
+    t = time.perf_counter()
+    try:
+        found = landmarks.find_landmarks(proxy.verts, proxy.faces)
+    except FacsimileError as err:      # the tracker's models missing or broken: rig without
+        return LandmarkReport(False, seconds=time.perf_counter() - t, unavailable=str(err)), None
+    if found is None:
+        return LandmarkReport(False, seconds=time.perf_counter() - t), None
+    rotation, angle = landmarks.pose_correction(found)
+    points = norm.invert(np.nan_to_num(found.points)).astype(np.float64)
+    points[~found.valid] = np.nan
+    pose = tuple(float(a) for a in landmarks.rotation_angles(landmarks.landmark_pose(found)))
+    return LandmarkReport(True, points, angle, pose, rotation is not None, time.perf_counter() - t), rotation
+
+
+def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = True,
+                 landmarks: bool = True) -> PreparedHead:
     from . import features
     from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
     from .mesh.proxy import build_proxy
@@ -176,6 +233,14 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = Tr
     norm = normalize_head(skin_verts)
     proxy = build_proxy(norm.apply(skin_verts), skin_faces,
                                 max_verts=features.PROXY_MAX_VERTS, welded=True)
+    found = None
+    if landmarks:
+        found, rotation = _find_landmarks(proxy, norm)
+        if rotation is not None:
+            # The proxy's vertices are vertices of the skin, so turning them is exact.
+            world = norm.invert(proxy.verts)
+            norm = normalize_head(skin_verts, rotation=rotation)
+            proxy.verts = norm.apply(world)
     # Original skin vertex -> its welded skin vertex, which the proxy locates.
     skin = head_parts.skin_of_original
     position = np.empty(len(head_parts.skin), np.int64)
@@ -187,13 +252,14 @@ def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = Tr
     part_labels = np.where(used & ~head_parts.skin, head_parts.part, -1)[head_parts.vertex_map]
     if not cavities:
         prepared = features.prepare(proxy.verts, proxy.faces)
-        return PreparedHead(skin, notes, part_labels, verts, norm, carry, prepared, len(verts), faces)
+        return PreparedHead(skin, notes, part_labels, verts, norm, carry, prepared, len(verts), faces,
+                            landmarks=found)
     from .cavities import outer_skin
 
     outer = outer_skin(proxy, carry, head_parts, norm, verts, skin)
     prepared = features.prepare(outer.verts, outer.faces)
     return PreparedHead(skin, notes, part_labels, verts, norm, outer.carry, prepared, len(verts), faces,
-                        outer.cavity, outer.carry_regions, outer.attenuation, outer.seconds)
+                        outer.cavity, outer.carry_regions, outer.attenuation, outer.seconds, found)
 
 
 def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO",
@@ -201,7 +267,8 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
             progress: Callable[[float, str], None] | None = None,
             cancelled: Callable[[], bool] | None = None,
             rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL,
-            eye_rules: bool = True, eye_objects=(), cavities: bool = True) -> RigResult:
+            eye_rules: bool = True, eye_objects=(), cavities: bool = True,
+            landmarks: bool = True) -> RigResult:
     """Rig a head given in world space (any unit, Z up, facing -Y).
 
     ``painted_weights`` (V,R), when given, replaces the predicted region weights as the
@@ -214,6 +281,9 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     meshes, world-space (N,3) arrays in the head's frame, that get eyeLook* keys of their own.
     ``cavities`` runs the networks on the outer skin only and lets closed cavities (eye
     sockets, mouth bags fused to the skin) follow it (``core.cavities``).
+    ``landmarks`` looks for a face on a front render of the head (``core.landmarks``) and
+    turns a head that is far from upright and forward-looking into that pose first;
+    ``RigResult.landmarks`` says what was found.
     """
     timings = {}
 
@@ -226,8 +296,10 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     t = time.perf_counter()
     stage(0.0, "proxy")
     verts_world = np.asarray(verts_world, np.float64)
-    head = prepare_head(verts_world, faces, cavities)
+    head = prepare_head(verts_world, faces, cavities, landmarks)
     timings["proxy"] = time.perf_counter() - t
+    if head.landmarks is not None:
+        timings["landmarks"] = head.landmarks.seconds    # part of "proxy"
     if cavities:
         timings["cavities"] = head.cavity_seconds        # part of "proxy"
 
@@ -299,7 +371,10 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     t = time.perf_counter()
     # World units on the proxy (a scale commutes with interpolation): per vertex, only
     # the interpolation itself is left, one sparse product filling every row at once.
-    world = (deltas_proxy * (float(strength) * head.norm.scale)).astype(np.float32)
+    world = deltas_proxy * (float(strength) * head.norm.scale)
+    if head.norm.rotation is not None:              # back from the turned canonical pose
+        world = world @ head.norm.rotation
+    world = world.astype(np.float32)
     ict_deltas = parallel.sparse_dot(head.carry, world, shapes_first=True)          # (53,V,3)
     carry_regions = head.carry if head.carry_regions is None else head.carry_regions
     region_weights = np.clip(parallel.sparse_dot(carry_regions, weights_proxy.astype(np.float32)), 0.0, None)
@@ -313,7 +388,8 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     # On the proxy: the same shape at a fraction of the cost for dense heads.
     facing = looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
-                     info.label if info else "", timings, notes=list(head.notes), cavity=head.cavity)
+                     info.label if info else "", timings, notes=list(head.notes), cavity=head.cavity,
+                     landmarks=head.landmarks)
 
 
 def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,

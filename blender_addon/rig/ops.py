@@ -135,7 +135,7 @@ class _RigOperatorBase(jobs.JobOperator):
             raise
         state = context.scene.facsimile_rig
         state.last_provider = result.provider
-        state.last_seconds = float(sum(result.timings.values()))
+        state.last_seconds = result.seconds
         jaw = int(result.jaw_part.sum())
         still = eye_objects.still_parts(result)
         msg = f"Facsimile: {', '.join(report)} on '{obj.name}' in {state.last_seconds:.2f} s ({result.provider})"
@@ -145,6 +145,8 @@ class _RigOperatorBase(jobs.JobOperator):
             msg += f"; {still} vertices of loose parts (upper teeth, …) left still"
         if self.writes_shapes:
             msg += "; " + eye_objects.report_line(result, all_keys and self.naming != "ICT53", eye_names)
+        if result.landmarks is not None:
+            msg += "; " + result.landmarks.line()
         state.last_report = msg
         self.report({"INFO"}, msg)
         if job.arrays.mirrored:

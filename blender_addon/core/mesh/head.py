@@ -117,26 +117,43 @@ def find_skin(verts, faces, min_area_ratio: float = 0.1, bbox_margin: float = 0.
 
 @dataclass
 class Normalization:
-    """Similarity that maps a head to the canonical frame: ``(v - center) / scale``."""
+    """Similarity that maps a head to the canonical frame: ``(v @ R.T - center) / scale``.
+
+    ``rotation`` R (3x3, None for none) turns a head that is not upright or not facing -Y
+    into the pose the networks were trained on (``core.landmarks``); ``center`` is then in
+    the turned axes. Vectors (shape deltas) turn and scale, positions also move."""
 
     center: np.ndarray
     scale: float
+    rotation: np.ndarray | None = None
 
     def apply(self, v) -> np.ndarray:
-        return ((as_verts(v) - self.center) / self.scale).astype(np.float32)
+        v = as_verts(v)
+        if self.rotation is not None:
+            v = v @ self.rotation.T
+        return ((v - self.center) / self.scale).astype(np.float32)
 
     def invert(self, v) -> np.ndarray:
-        return (as_verts(v) * self.scale + self.center).astype(np.float32)
+        out = as_verts(v) * self.scale + self.center
+        if self.rotation is not None:
+            out = out @ self.rotation
+        return out.astype(np.float32)
 
     def apply_vectors(self, d) -> np.ndarray:
-        """Displacements and other difference vectors: scaled, never translated."""
-        return (np.asarray(d, dtype=np.float64) / self.scale).astype(np.float32)
+        """Displacements and other difference vectors: scaled (and turned), never translated."""
+        d = np.asarray(d, dtype=np.float64)
+        if self.rotation is not None:
+            d = d @ self.rotation.T
+        return (d / self.scale).astype(np.float32)
 
     def invert_vectors(self, d) -> np.ndarray:
-        return (np.asarray(d, dtype=np.float64) * self.scale).astype(np.float32)
+        d = np.asarray(d, dtype=np.float64) * self.scale
+        if self.rotation is not None:
+            d = d @ self.rotation
+        return d.astype(np.float32)
 
 
-def normalize_head(verts, faces=None) -> Normalization:
+def normalize_head(verts, faces=None, rotation=None) -> Normalization:
     """Canonical frame of a head that faces -Y: about 1 unit wide, nose tip at the origin.
 
     ``scale`` is the bounding-box width along X, so heads modelled in mm, cm or m map to
@@ -144,6 +161,7 @@ def normalize_head(verts, faces=None) -> Normalization:
     those of the frontmost vertex (smallest y) within the central strip
     ``|x - mid_x| < 0.15 * width``, which is the nose tip on a human head. With ``faces``
     only vertices used by a face count (stray loose vertices would distort the box).
+    ``rotation`` (3x3) turns the head first; the box and the nose tip are found after it.
     """
     v = as_verts(verts)
     if faces is not None:
@@ -152,6 +170,9 @@ def normalize_head(verts, faces=None) -> Normalization:
             v = v[used]
     if len(v) == 0:
         raise ValueError("cannot normalize an empty mesh")
+    if rotation is not None:
+        rotation = np.asarray(rotation, np.float64)
+        v = v @ rotation.T
     lo, hi = v.min(axis=0), v.max(axis=0)
     width = float(hi[0] - lo[0])
     if not width > 0:
@@ -159,7 +180,7 @@ def normalize_head(verts, faces=None) -> Normalization:
     mid_x = 0.5 * float(lo[0] + hi[0])
     strip = np.abs(v[:, 0] - mid_x) < 0.15 * width
     tip = v[strip][np.argmin(v[strip, 1])]
-    return Normalization(center=np.array([mid_x, tip[1], tip[2]]), scale=width)
+    return Normalization(center=np.array([mid_x, tip[1], tip[2]]), scale=width, rotation=rotation)
 
 
 _AXES = np.array([[0, -1, 0], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, 1], [0, 0, -1]], float)

@@ -320,10 +320,12 @@ class FaceLandmarker:
     """Tracks one face through consecutive frames; ``track(frame)`` per frame, in order.
 
     ``provider`` is the add-on's execution-provider preference (see core.inference).
-    ``search_tiles`` also looks for faces smaller than the full-frame detector can see.
+    ``search_tiles`` also looks for faces smaller than the full-frame detector can see;
+    ``with_blendshapes=False`` skips loading the blend-shape network (landmarks only).
     """
 
-    def __init__(self, provider: str = "AUTO", model_dir: Optional[Path] = None, search_tiles: bool = True):
+    def __init__(self, provider: str = "AUTO", model_dir: Optional[Path] = None, search_tiles: bool = True,
+                 with_blendshapes: bool = True):
         folder = Path(model_dir) if model_dir else MODEL_DIR
         missing = [n for n in (DETECTOR, LANDMARKS, BLENDSHAPES, GEOMETRY) if not (folder / n).exists()]
         if missing:
@@ -332,7 +334,8 @@ class FaceLandmarker:
         try:
             self._det = inference.get_session(folder / DETECTOR, provider)[0]
             self._lmk = inference.get_session(folder / LANDMARKS, provider)[0]
-            self._bs = inference.get_session(folder / BLENDSHAPES, provider)[0]
+            # Landmarks alone (the rig's, core.landmarks) need no blend-shape network.
+            self._bs = inference.get_session(folder / BLENDSHAPES, provider)[0] if with_blendshapes else None
         except inference.InferenceError as ex:
             raise LandmarkerError(str(ex)) from ex
         with np.load(folder / GEOMETRY) as geo:

@@ -283,7 +283,7 @@ def main(argv=None) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("bench", help="benchmarks: accuracy, rig, drive, video, install, live, batch, soak")
-    p.add_argument("which", choices=["accuracy", "rig", "drive", "video", "install", "live", "batch", "soak"])
+    p.add_argument("which", choices=["accuracy", "rig", "drive", "video", "install", "live", "batch", "soak", "landmarks"])
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)
 

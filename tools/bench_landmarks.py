@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``python -m tools.bench_landmarks``: face landmarks from a render, with and without.
+"""``python build.py bench landmarks``: face landmarks from a render, with and without.
 
 The rig's landmark step (``core/landmarks.py``: MediaPipe's face detector and landmarker
 on a numpy front render of the head's proxy, cast back onto the surface) and its one use,
@@ -121,7 +121,7 @@ def cost_rows() -> tuple[float, list[tuple[str, int, float, float]]]:
 
 
 def table(groups: dict, faceless: dict, costs) -> list[str]:
-    lines = ["### Face landmarks from a render (`core/landmarks.py`, `python -m tools.bench_landmarks`)", "",
+    lines = ["### Face landmarks from a render (`core/landmarks.py`, `python build.py bench landmarks`)", "",
              ("MediaPipe's face detector and landmarker (the networks Import Video ships) run on a numpy front "
               "render of the head's proxy (`core/mesh/render.py`: z-buffer, Lambert shading, 256 px; the whole "
               "head, then the face's region); the 478 landmarks are cast back onto the surface through the triangle "

@@ -110,13 +110,20 @@ class SessionInfo:
 
 
 _lock = threading.Lock()
-_sessions: dict[tuple[str, str, float], tuple[object, SessionInfo]] = {}
+_sessions: dict[tuple[str, str, float, int], tuple[object, SessionInfo]] = {}
 _last_info: SessionInfo | None = None
 
 
 def _threads() -> int:
     # Leave one core to Blender's UI; ONNX Runtime's default takes them all.
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def batch_threads() -> int:
+    """Threads for work the artist waits on as a whole (a mesh performance encoded in
+    batches): every core, as Blender's own bakes and renders take. Interactive networks
+    keep :func:`_threads`."""
+    return max(1, os.cpu_count() or 1)
 
 
 def _start(ort, path: Path, options, providers: list[str]):
@@ -140,11 +147,11 @@ def _start(ort, path: Path, options, providers: list[str]):
         raise InferenceError(f"cannot load model {path.name}: {ex}") from ex
 
 
-def _open(path: Path, choice: str):
+def _open(path: Path, choice: str, threads: int | None = None):
     ort = _ort()
     wanted = providers_for(choice)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = _threads()
+    options.intra_op_num_threads = threads or _threads()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ORT's warnings are noise for an artist
     session, reasons = _start(ort, path, options, wanted)
@@ -161,12 +168,13 @@ def _open(path: Path, choice: str):
     return session, info
 
 
-def get_session(model: str | os.PathLike, choice: str = "AUTO"):
+def get_session(model: str | os.PathLike, choice: str = "AUTO", threads: int | None = None):
     """Return ``(session, SessionInfo)`` for a model file, cached.
 
     ``model`` is a path or the file name of a shipped model in :data:`MODELS_DIR`.
     The cache key includes the file's modification time, so a retrained model is
-    picked up without restarting Blender.
+    picked up without restarting Blender. ``threads``: ONNX Runtime's intra-op threads
+    (default: all cores but one, for Blender's UI); each count has its own session.
     """
     global _last_info
     path = Path(model)
@@ -174,24 +182,24 @@ def get_session(model: str | os.PathLike, choice: str = "AUTO"):
         path = MODELS_DIR / path
     if not path.exists():
         raise InferenceError(f"model file not found: {path}")
-    key = (str(path.resolve()), (choice or "AUTO").upper(), path.stat().st_mtime)
+    key = (str(path.resolve()), (choice or "AUTO").upper(), path.stat().st_mtime, threads or _threads())
     with _lock:
         hit = _sessions.get(key)
         if hit is None:
-            hit = _open(path, choice)
+            hit = _open(path, choice, threads)
             _sessions[key] = hit
         _last_info = hit[1]
         return hit
 
 
 def run(model: str | os.PathLike, feeds: dict[str, np.ndarray], choice: str = "AUTO",
-        outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        outputs: list[str] | None = None, threads: int | None = None) -> dict[str, np.ndarray]:
     """Run a model and return its outputs by name.
 
     Inputs are cast to each graph input's declared dtype, so callers can pass
     whatever numpy produced (float64 from scipy, int64 indices, ...).
     """
-    session, _info = get_session(model, choice)
+    session, _info = get_session(model, choice, threads)
     casted = {}
     for spec in session.get_inputs():
         if spec.name not in feeds:

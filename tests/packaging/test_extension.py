@@ -66,7 +66,7 @@ def test_models_load_in_every_bundled_onnxruntime(tmp_path):
     mesh = {"mass": rng.random(n) + 0.1, "evals": np.sort(rng.random(k) * 50), "evecs": rng.normal(size=(n, k)) * 0.05,
             "grad_evecs": rng.normal(size=(n, k, 3)) * 0.05}
     cases = {"rig.onnx": {"features": rng.normal(size=(n, 6)), **mesh},
-             "expression_encoder.onnx": {"features": rng.normal(size=(n, 9)), **mesh},
+             "expression_encoder.onnx": {"features": rng.normal(size=(2, n, 9)), **mesh},   # 2 frames
              "localizer.onnx": {"region_weights": rng.dirichlet(np.ones(24), n)}}
     for name, feeds in cases.items():
         feeds = {key: value.astype(np.float32) for key, value in feeds.items()}

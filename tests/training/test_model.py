@@ -88,13 +88,22 @@ def test_torch_and_onnx_agree_on_an_unseen_topology(facecap_path):
     assert np.abs(out["identity"] - z_id.numpy()).max() <= 1e-4
     assert np.abs(loc["localization"] - omega.numpy()).max() <= 1e-4
 
-    expressed = head.prepared.verts + 0.02 * np.random.default_rng(0).normal(size=head.prepared.verts.shape)
-    efeeds = features.expression_feeds(head.prepared, expressed.astype(np.float32))
-    te = {k: torch.from_numpy(v) for k, v in efeeds.items()}
-    with torch.no_grad():
-        code = encoder(te["features"], SpectralOps(te["mass"], te["evals"], te["evecs"], te["grad_evecs"]))
-    onnx_code = inference.run(MODELS / "expression_encoder.onnx", efeeds, "CPU")["code"]
-    assert np.abs(onnx_code - code.numpy()).max() <= 1e-4
+    # The encoder's graph takes a batch of frames (B, N, 9): each frame's code must be what
+    # torch answers for that frame alone.
+    rng = np.random.default_rng(0)
+    codes, batch = [], []
+    for scale in (0.02, 0.05, 0.0):
+        expressed = head.prepared.verts + scale * rng.normal(size=head.prepared.verts.shape)
+        efeeds = features.expression_feeds(head.prepared, expressed.astype(np.float32))
+        te = {k: torch.from_numpy(v) for k, v in efeeds.items()}
+        with torch.no_grad():
+            codes.append(encoder(te["features"], SpectralOps(te["mass"], te["evals"], te["evecs"],
+                                                             te["grad_evecs"])).numpy())
+        batch.append(efeeds["features"])
+    onnx_code = inference.run(MODELS / "expression_encoder.onnx", {**efeeds, "features": np.stack(batch)},
+                              "CPU")["code"]
+    assert onnx_code.shape == (3, 64)
+    assert np.abs(onnx_code - np.stack(codes)).max() <= 1e-4
 
 
 @pytest.mark.slow

@@ -26,10 +26,11 @@ from .errors import TakeError
 from .take import Take
 
 ENCODER_MODEL = "expression_encoder.onnx"
-# Frames prepared together (rigid fit, proxy, features). The network itself runs one frame
-# at a time: a batched export of it (frames stacked on the channel axis, same weights) was
-# measured no faster on this CPU, the network being compute-bound at ~0.75 GFLOP a frame.
-BATCH = 16
+# Frames encoded together: one rigid fit, one network run (model_export/export.py gives the
+# encoder a batch axis). A trade: each run's fixed cost is shared by more frames, but the
+# activations (~3 MB a frame at a 3k proxy) outgrow the caches and the first progress
+# report comes later; 8 to 16 measured alike on a 2-core CPU.
+BATCH = 8
 ROBUST_PASSES = 4   # reweighting passes of the rigid fit; the weights settle after 2-3
 FIT_POINTS = 1024   # vertices the rigid fit looks at (evenly spread): plenty for 6 parameters
 # tongueOut has no ICT shape, so the encoder cannot see it: the take leaves it out.
@@ -97,12 +98,12 @@ def expression_codes(model, features_batch: np.ndarray, operator_feeds: dict, pr
     ``model_export/export.py`` gives the encoder a leading batch axis; an encoder exported
     before it had none (features (N,9)) and is run one frame at a time, to the same codes.
     """
-    session, _info = inference.get_session(model, provider, threads=inference.batch_threads())
+    session, _info = inference.get_session(model, provider, bulk=True)
     if len(next(i for i in session.get_inputs() if i.name == "features").shape) == 3:
         return inference.run(model, {"features": features_batch, **operator_feeds}, provider,
-                             outputs=["code"], threads=inference.batch_threads())["code"]
+                             outputs=["code"], bulk=True)["code"]
     return np.stack([inference.run(model, {"features": f, **operator_feeds}, provider, outputs=["code"],
-                                   threads=inference.batch_threads())["code"] for f in features_batch])
+                                   bulk=True)["code"] for f in features_batch])
 
 
 class MeshSequenceEncoder:
@@ -181,21 +182,37 @@ class MeshSequenceEncoder:
     def encode_all(self, frames_world, progress: Optional[Callable[[int], None]] = None,
                    batch: int = BATCH) -> np.ndarray:
         """(T, 52) for an iterable of (V,3) frames, consumed ``batch`` at a time (a generator
-        of evaluated frames never holds the whole sequence); ``progress(done)`` after each batch."""
-        out, pending = [], []
+        of evaluated frames never holds the whole sequence); ``progress(done)`` after each batch.
 
-        def flush():
-            out.append(self.encode_batch(np.stack(pending)))
-            pending.clear()
-            if progress is not None:
-                progress(sum(len(o) for o in out))
+        The network runs on a second thread while the caller's iterator produces the next
+        batch: Blender evaluates frame N+1 on its own thread while frame N is encoded (ONNX
+        Runtime and NumPy release the GIL). ``progress`` is called on the calling thread.
+        """
+        from concurrent.futures import ThreadPoolExecutor
 
-        for verts in frames_world:
-            pending.append(np.asarray(verts))
-            if len(pending) == batch:
-                flush()
-        if pending:
-            flush()
+        out, pending, running = [], [], []
+
+        def collect(block: bool) -> None:
+            # In order; at most two batches in flight, so memory stays bounded.
+            while running and (block or running[0].done() or len(running) > 1):
+                out.append(running.pop(0).result())
+                if progress is not None:
+                    progress(sum(len(o) for o in out))
+
+        with ThreadPoolExecutor(1, thread_name_prefix="facsimile-encode") as pool:
+            try:
+                for verts in frames_world:
+                    pending.append(np.asarray(verts))
+                    if len(pending) == batch:
+                        running.append(pool.submit(self.encode_batch, np.stack(pending)))
+                        pending.clear()
+                        collect(block=False)
+                if pending:
+                    running.append(pool.submit(self.encode_batch, np.stack(pending)))
+                collect(block=True)
+            finally:
+                for future in running:      # the iterator failed or was cancelled: drop the rest
+                    future.cancel()
         if not out:
             return np.zeros((0, len(arkit.ARKIT_52)), np.float32)
         return np.concatenate(out).astype(np.float32)

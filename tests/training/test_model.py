@@ -136,3 +136,33 @@ def _icosphere(level: int):
         v, f = loop_free_subdivide(v, f)
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
     return v.astype(np.float64), f
+
+
+def test_any_encoder_exports_with_a_batch_axis(tmp_path):
+    """export.py gives every expression encoder (any width, fresh or retrained) a batch axis,
+    and refuses to export a graph that stopped matching the network."""
+    torch = pytest.importorskip("torch")
+    from model_export import export
+    from model_export.nets.diffusion_net import SpectralOps
+    from model_export.nets.nfs import ExpressionEncoder
+
+    torch.manual_seed(0)
+    encoder = ExpressionEncoder(width=16, blocks=2).eval()
+    path = export.export_encoder(encoder, tmp_path / "encoder.onnx")
+    x, mass, evals, evecs, grad_evecs = export.example_mesh_inputs(n=120, k=12, in_features=9)
+    evecs, grad_evecs = evecs * 0.05, grad_evecs * 0.05
+    ops = {"mass": mass.numpy(), "evals": evals.numpy(), "evecs": evecs.numpy(), "grad_evecs": grad_evecs.numpy()}
+    frames = torch.randn(5, 120, 9, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = np.stack([encoder(f, SpectralOps(mass, evals, evecs, grad_evecs)).numpy() for f in frames])
+    for batch in (frames[:1], frames):
+        got = inference.run(path, {"features": batch.numpy(), **ops}, "CPU")["code"]
+        np.testing.assert_allclose(got, want[:len(batch)], rtol=1e-4, atol=1e-5)
+
+    class Changed(ExpressionEncoder):   # an architecture change the batched graph does not follow
+        def forward(self, x, ops):
+            return super().forward(x, ops) + 1.0
+
+    changed = Changed(width=16, blocks=2).eval()
+    with pytest.raises(RuntimeError, match="batched encoder graph differs"):
+        export.export_encoder(changed, tmp_path / "changed.onnx")

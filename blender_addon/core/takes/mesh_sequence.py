@@ -64,16 +64,15 @@ def rigid_fit_batch(points: np.ndarray, reference: np.ndarray,
     w = np.ones(ps.shape[:2])
     for _ in range(max(1, passes)):
         wn = w / w.sum(axis=1, keepdims=True)
-        cp = np.einsum("bn,bni->bi", wn, ps)
+        cp = (wn[:, None] @ ps)[:, 0]
         cq = wn @ qs
-        h = np.einsum("bni,bnj->bij", ps - cp[:, None], (qs[None] - cq[:, None]) * wn[..., None])
+        h = np.swapaxes(ps - cp[:, None], 1, 2) @ ((qs[None] - cq[:, None]) * wn[..., None])
         u, _s, vt = np.linalg.svd(h)
         v, ut = np.swapaxes(vt, 1, 2), np.swapaxes(u, 1, 2)
         fix = np.ones((len(ps), 1, 3))
         fix[:, 0, 2] = np.where(np.linalg.det(v @ ut) < 0, -1.0, 1.0)
         rot = (v * fix) @ ut                                              # V diag(1,1,d) U^T
-        residual = np.linalg.norm(np.einsum("bni,bji->bnj", ps - cp[:, None], rot) + cq[:, None] - qs[None],
-                                  axis=2)
+        residual = np.linalg.norm((ps - cp[:, None]) @ np.swapaxes(rot, 1, 2) + cq[:, None] - qs[None], axis=2)
         scale = np.median(residual, axis=1, keepdims=True) + 1e-12
         w = 1.0 / (1.0 + (residual / (2.0 * scale)) ** 2)
     return rot, cp, cq
@@ -155,7 +154,7 @@ class MeshSequenceEncoder:
         moved = verts[:, self._used].astype(np.float64)
         if self.stabilize:
             rot, cp, cq = rigid_fit_batch(verts[:, self._fit], self._fit_reference)
-            moved = np.einsum("bni,bji->bnj", moved - cp[:, None], rot) + cq[:, None]
+            moved = (moved - cp[:, None]) @ np.swapaxes(rot, 1, 2) + cq[:, None]   # batched BLAS, not einsum
         disp = self.head.norm.apply_vectors(moved - self._used_neutral)
         return self.head.prepared.verts + disp[:, self._spread]
 

@@ -61,14 +61,19 @@ class EncoderGraph(nn.Module):
     """The expression encoder over a batch of frames of one mesh: features (B,N,9) -> code (B,64).
 
     The same weights and the same arithmetic as :class:`ExpressionEncoder` one frame at a
-    time (:func:`export_encoder` checks it), arranged for speed: activations are (N, B, C),
-    so each spectral product is one matrix product over all B frames, and two products are
-    moved into the k-dimensional spectral space, where they are cheap:
+    time (:func:`export_encoder` checks it), arranged for speed. The network is bound by
+    memory traffic, not arithmetic (its matrix products are thin), so the arrangement
+    avoids large intermediates:
 
+    * activations are (N, B, C): each spectral product is one matrix product over all B frames;
     * ``mlp(cat[x, diffused, g])`` splits its first layer by input; ``diffused @ W_d`` is
-      ``evecs @ (coeffs @ W_d)``, so the diffused features are never formed;
-    * ``grad_mix(grads @ c)`` is ``grads @ (c @ W_mix)``: both gradient products read the
-      same operator, with no (N, 3, C) mixing pass.
+      ``evecs @ (coeffs @ W_d)``, so neither the diffused features nor the concatenation
+      are formed;
+    * ``grad_mix(grads @ c)`` is ``grads @ (c @ W_mix)``, and the gradient features
+      ``sum_d (G_d c) * (G_d c W_mix)`` are summed one axis d at a time: (N, B*C) pieces
+      that stay in cache instead of (3N, B*C) tensors that do not. Measured on the facecap
+      head (1.9k proxy vertices), one frame a run: 4.9-5.4 ms against 7.6-8.7 ms for the
+      graph exported before (best of 10, the 2-core development machine under load).
     """
 
     def __init__(self, encoder: ExpressionEncoder):
@@ -77,7 +82,7 @@ class EncoderGraph(nn.Module):
 
     def forward(self, features, mass, evals, evecs, grad_evecs):
         n, k = evecs.shape[0], evecs.shape[1]
-        grads = grad_evecs.transpose(1, 2).reshape(-1, k)                   # (3N, k), as SpectralOps
+        g_x, g_y, g_z = grad_evecs[:, :, 0], grad_evecs[:, :, 1], grad_evecs[:, :, 2]   # (N, k) each
         project = (evecs * mass[:, None]).transpose(0, 1)                    # (k, N)
         net = self.encoder.net
         h = net.first(features.transpose(0, 1))                              # (N, B, C)
@@ -87,9 +92,10 @@ class EncoderGraph(nn.Module):
             coeffs = coeffs * torch.exp(-evals[:, None] * torch.exp(block.log_time)[None, :])[:, None, :]
             first = block.mlp[0]
             w_x, w_d, w_g = first.weight[:, :c], first.weight[:, c:2 * c], first.weight[:, 2 * c:]
-            grad = grads @ coeffs.reshape(k, -1)                             # (3N, B*C)
-            mixed = grads @ (coeffs @ block.grad_mix.weight.transpose(0, 1)).reshape(k, -1)
-            grad_features = torch.tanh((grad * mixed).reshape(n, 3, -1).sum(dim=1)).reshape(n, -1, c)
+            a = coeffs.reshape(k, -1)                                        # (k, B*C)
+            b = (coeffs @ block.grad_mix.weight.transpose(0, 1)).reshape(k, -1)
+            dots = (g_x @ a) * (g_x @ b) + (g_y @ a) * (g_y @ b) + (g_z @ a) * (g_z @ b)   # (N, B*C)
+            grad_features = torch.tanh(dots).reshape(n, -1, c)
             diffused = (evecs @ (coeffs @ w_d.transpose(0, 1)).reshape(k, -1)).reshape(n, -1, c)
             pre = F.linear(h, w_x, first.bias) + diffused + grad_features @ w_g.transpose(0, 1)
             h = h + block.mlp[1:](pre)

@@ -110,30 +110,13 @@ class SessionInfo:
 
 
 _lock = threading.Lock()
-_sessions: dict[tuple[str, str, float, bool], tuple[object, SessionInfo]] = {}
+_sessions: dict[tuple[str, str, float], tuple[object, SessionInfo]] = {}
 _last_info: SessionInfo | None = None
 
 
 def _threads() -> int:
     # Leave one core to Blender's UI; ONNX Runtime's default takes them all.
     return max(1, (os.cpu_count() or 2) - 1)
-
-
-def _configure(options, bulk: bool) -> None:
-    """Threads of a session. Interactive networks (a rig, the live video tracker) leave a core
-    to Blender's UI, and their threads spin between operators for the lowest latency.
-
-    ``bulk`` networks (a mesh performance encoded many frames a run, while Blender evaluates
-    the next frames on its main thread) take every core without spinning: a thread waiting
-    for the next operator sleeps and hands its core to Blender or to a busy sibling. Measured
-    on 2 shared cores (``bench drive``): spinning threads there made a run twice as slow as
-    one thread; sleeping ones made it faster.
-    """
-    if bulk:
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    else:
-        options.intra_op_num_threads = _threads()
 
 
 def _start(ort, path: Path, options, providers: list[str]):
@@ -157,11 +140,11 @@ def _start(ort, path: Path, options, providers: list[str]):
         raise InferenceError(f"cannot load model {path.name}: {ex}") from ex
 
 
-def _open(path: Path, choice: str, bulk: bool = False):
+def _open(path: Path, choice: str):
     ort = _ort()
     wanted = providers_for(choice)
     options = ort.SessionOptions()
-    _configure(options, bulk)
+    options.intra_op_num_threads = _threads()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ORT's warnings are noise for an artist
     session, reasons = _start(ort, path, options, wanted)
@@ -178,13 +161,12 @@ def _open(path: Path, choice: str, bulk: bool = False):
     return session, info
 
 
-def get_session(model: str | os.PathLike, choice: str = "AUTO", bulk: bool = False):
+def get_session(model: str | os.PathLike, choice: str = "AUTO"):
     """Return ``(session, SessionInfo)`` for a model file, cached.
 
     ``model`` is a path or the file name of a shipped model in :data:`MODELS_DIR`.
     The cache key includes the file's modification time, so a retrained model is
-    picked up without restarting Blender. ``bulk``: a session for long batched runs
-    (:func:`_configure`), cached apart from the interactive one.
+    picked up without restarting Blender.
     """
     global _last_info
     path = Path(model)
@@ -192,24 +174,24 @@ def get_session(model: str | os.PathLike, choice: str = "AUTO", bulk: bool = Fal
         path = MODELS_DIR / path
     if not path.exists():
         raise InferenceError(f"model file not found: {path}")
-    key = (str(path.resolve()), (choice or "AUTO").upper(), path.stat().st_mtime, bulk)
+    key = (str(path.resolve()), (choice or "AUTO").upper(), path.stat().st_mtime)
     with _lock:
         hit = _sessions.get(key)
         if hit is None:
-            hit = _open(path, choice, bulk)
+            hit = _open(path, choice)
             _sessions[key] = hit
         _last_info = hit[1]
         return hit
 
 
 def run(model: str | os.PathLike, feeds: dict[str, np.ndarray], choice: str = "AUTO",
-        outputs: list[str] | None = None, bulk: bool = False) -> dict[str, np.ndarray]:
+        outputs: list[str] | None = None) -> dict[str, np.ndarray]:
     """Run a model and return its outputs by name.
 
     Inputs are cast to each graph input's declared dtype, so callers can pass
     whatever numpy produced (float64 from scipy, int64 indices, ...).
     """
-    session, _info = get_session(model, choice, bulk)
+    session, _info = get_session(model, choice)
     casted = {}
     for spec in session.get_inputs():
         if spec.name not in feeds:

@@ -125,18 +125,3 @@ def test_gpu_request_not_offered_falls_back_with_reason(tmp_path, choice):
     assert info.label.startswith("CPU (fallback: ")
     assert inference.providers_for(choice) == [inference.CPU]
 
-
-def test_bulk_sessions_take_every_core_and_are_cached_apart(tmp_path):
-    """A batched encode gets its own session on every core (threads that sleep, not spin);
-    the interactive one keeps a core for Blender's UI."""
-    _tiny_model(tmp_path / "tiny.onnx")
-    interactive, _ = inference.get_session(tmp_path / "tiny.onnx", "CPU")
-    bulk, _ = inference.get_session(tmp_path / "tiny.onnx", "CPU", bulk=True)
-    assert bulk is not interactive
-    assert bulk is inference.get_session(tmp_path / "tiny.onnx", "CPU", bulk=True)[0]
-    cores = os.cpu_count() or 1
-    assert bulk.get_session_options().intra_op_num_threads == cores
-    assert interactive.get_session_options().intra_op_num_threads == max(1, cores - 1)
-    x = np.ones((2, 3))
-    np.testing.assert_array_equal(inference.run(tmp_path / "tiny.onnx", {"x": x}, "CPU", bulk=True)["y"],
-                                  inference.run(tmp_path / "tiny.onnx", {"x": x}, "CPU")["y"])

@@ -11,7 +11,8 @@ from onnx import TensorProto, helper
 from blender_addon.core import arkit, features, inference
 from blender_addon.core.retarget import RetargetMap, smooth_frames
 from blender_addon.core.takes import TakeError
-from blender_addon.core.takes.mesh_sequence import MeshSequenceEncoder, expression_codes, rigid_align
+from blender_addon.core.takes.mesh_sequence import (MeshSequenceEncoder, expression_codes, frames_per_run,
+                                                     rigid_align)
 from blender_addon.core.takes.shape_keys import take_from_channels
 from blender_addon.core import custom_rig_solver
 from blender_addon.core.takes import demo_performance
@@ -242,6 +243,9 @@ def test_encoders_with_and_without_a_batch_axis_give_the_same_codes(tmp_path):
     for batched in (True, False):
         codes = expression_codes(_code_model(tmp_path / f"{batched}.onnx", batched), batch, ops, "CPU")
         np.testing.assert_allclose(codes, batch.mean(axis=1), rtol=1e-5, atol=1e-6)
+    # Runs sized to the cache: several frames of a small mesh, one of a huge one, never zero.
+    assert frames_per_run(40) > 5 and frames_per_run(1_000_000) == 1
+    assert frames_per_run(1919) >= 1
 
 
 # ------------------------------------------------------------------ files and the demo take

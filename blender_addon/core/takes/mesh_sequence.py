@@ -26,11 +26,12 @@ from .errors import TakeError
 from .take import Take
 
 ENCODER_MODEL = "expression_encoder.onnx"
-# Frames encoded together: one rigid fit, one network run (model_export/export.py gives the
-# encoder a batch axis). A trade: each run's fixed cost is shared by more frames, but the
-# activations (~3 MB a frame at a 3k proxy) outgrow the caches and the first progress
-# report comes later; 8 to 16 measured alike on a 2-core CPU.
+# Frames prepared together (one batched rigid fit, one hand-over to the encoding thread).
 BATCH = 8
+# A network run's largest activation, at most (frames_per_run): a core's L2 cache on this
+# machine (1 MB; most desktop CPUs have 0.5-2 MB). On the facecap head (1.9k proxy
+# vertices) that is 2 frames a run: 1 and 2 measured best, 4 and 8 (16+ MB) slower.
+RUN_BYTES = 1 << 20
 ROBUST_PASSES = 4   # reweighting passes of the rigid fit; the weights settle after 2-3
 FIT_POINTS = 1024   # vertices the rigid fit looks at (evenly spread): plenty for 6 parameters
 # tongueOut has no ICT shape, so the encoder cannot see it: the take leaves it out.
@@ -91,18 +92,29 @@ def rigid_align_batch(points: np.ndarray, reference: np.ndarray,
     return np.einsum("bni,bji->bnj", p - cp[:, None], rot) + cq[:, None]
 
 
-def expression_codes(model, features_batch: np.ndarray, operator_feeds: dict, provider: str = "AUTO") -> np.ndarray:
-    """(B, code) expression codes of B frames of one mesh, features (B,N,9), in one run.
+def frames_per_run(n_vertices: int, width: int = 64) -> int:
+    """How many frames one network run takes: as many as keep a run's largest activations
+    (an (N, frames x width) float32 matrix) within :data:`RUN_BYTES`. The network is bound by
+    memory traffic; activations that leave the core's cache cost more than the per-run
+    overhead that larger runs would save."""
+    return max(1, RUN_BYTES // (4 * width * max(1, n_vertices)))
 
-    ``model_export/export.py`` gives the encoder a leading batch axis; an encoder exported
-    before it had none (features (N,9)) and is run one frame at a time, to the same codes.
+
+def expression_codes(model, features_batch: np.ndarray, operator_feeds: dict, provider: str = "AUTO") -> np.ndarray:
+    """(B, code) expression codes of B frames of one mesh, features (B,N,9).
+
+    ``model_export/export.py`` gives the encoder a leading batch axis: the frames go through
+    in runs of :func:`frames_per_run`. An encoder exported before it had none (features
+    (N,9)) and is run one frame at a time, to the same codes.
     """
-    session, _info = inference.get_session(model, provider, bulk=True)
-    if len(next(i for i in session.get_inputs() if i.name == "features").shape) == 3:
-        return inference.run(model, {"features": features_batch, **operator_feeds}, provider,
-                             outputs=["code"], bulk=True)["code"]
-    return np.stack([inference.run(model, {"features": f, **operator_feeds}, provider, outputs=["code"],
-                                   bulk=True)["code"] for f in features_batch])
+    session, _info = inference.get_session(model, provider)
+    if len(next(i for i in session.get_inputs() if i.name == "features").shape) != 3:
+        return np.stack([inference.run(model, {"features": f, **operator_feeds}, provider, outputs=["code"])["code"]
+                         for f in features_batch])
+    step = frames_per_run(features_batch.shape[1])
+    return np.concatenate([inference.run(model, {"features": features_batch[i:i + step], **operator_feeds},
+                                         provider, outputs=["code"])["code"]
+                           for i in range(0, len(features_batch), step)])
 
 
 class MeshSequenceEncoder:

@@ -57,16 +57,19 @@ def _start():
     return bpy
 
 
-def _timed_pair(fa, fb, repeat: int = 5) -> tuple[float, float]:
-    """Best times of two functions measured in turn (a, b, a, b, ...): on a shared machine
-    both see the same load, where two separate best-of-N runs could see different loads."""
-    best = [float("inf"), float("inf")]
+def _timed_round(*fns, repeat: int = 5) -> tuple[list[float], list[float]]:
+    """Best wall-clock and best CPU time (all threads of this process) of each function,
+    measured in turn (a, b, c, a, b, c, ...): on a shared machine all see the same load, where
+    separate best-of-N runs could see different loads. CPU time is the work done, which the
+    other users of a loaded machine inflate far less than the wall clock."""
+    wall, cpu = [float("inf")] * len(fns), [float("inf")] * len(fns)
     for _ in range(repeat):
-        for i, fn in enumerate((fa, fb)):
-            t0 = time.perf_counter()
+        for i, fn in enumerate(fns):
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best[0], best[1]
+            wall[i] = min(wall[i], time.perf_counter() - t0)
+            cpu[i] = min(cpu[i], time.process_time() - c0)
+    return wall, cpu
 
 
 def _grid_head(bpy, side: int, keys: int = 52, seed: int = 0):
@@ -297,33 +300,31 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
         mesh.loop_triangles.foreach_get("vertices", tris)
         evaluated.to_mesh_clear()
         sample = list(range(60, 60 + frames))
-        t_read_today, t_read = (t / frames for t in _timed_pair(
-            lambda: list(_frames_today(context, performer, sample)),
-            lambda: list(sources.evaluated_frames(context, performer, sample))))
         meshes = list(sources.evaluated_frames(context, performer, sample))
         for provider in providers:
             encoder = MeshSequenceEncoder(neutral, tris.reshape(-1, 3), provider=provider)
             new = encoder.encode_all(meshes)              # session start-up is not per frame
-            # End to end as the operator runs it: Blender evaluates while the network encodes.
-            t_all, t_enc = (t / frames for t in _timed_pair(
-                lambda: encoder.encode_all(sources.evaluated_frames(context, performer, sample)),
-                lambda: encoder.encode_all(meshes)))
+            jobs = [lambda: list(sources.evaluated_frames(context, performer, sample)),
+                    lambda: encoder.encode_all(meshes),
+                    # End to end as the operator runs it: Blender evaluates while the network encodes.
+                    lambda: encoder.encode_all(sources.evaluated_frames(context, performer, sample))]
+            if today_model is not None:
+                old = _encode_today(encoder, meshes, today_model)
+                assert np.abs(old - new).max() < 1e-4, "the batched path must answer today's codes"
+                jobs += [lambda: list(_frames_today(context, performer, sample)),
+                         lambda: _encode_today(encoder, meshes, today_model)]
+            wall, cpu = _timed_round(*jobs)
+            t, c = [x / frames * 1e3 for x in wall], [x / frames * 1e3 for x in cpu]
             used = inference.last_session_info().label
-            now = (f"**{t_all * 1e3:.1f} ms/frame** end to end (read {t_read * 1e3:.1f} and encode "
-                   f"{t_enc * 1e3:.1f}, overlapped)")
+            row = (f"| mesh-source encoding, {len(neutral) / 1000:.1f}k vertices, {used} | **{t[2]:.1f} ms/frame** "
+                   f"end to end (read {t[0]:.1f} and encode {t[1]:.1f}, overlapped; CPU {c[2]:.1f}) | ")
             if today_model is None:
-                lines.append(f"| mesh-source encoding, {len(neutral) / 1000:.1f}k vertices, {used} | {now} | "
-                             f"today's path: not measured (commit {TODAY} not in this checkout) |")
+                lines.append(row + f"today's path: not measured (commit {TODAY} not in this checkout) |")
                 continue
-            old = _encode_today(encoder, meshes, today_model)
-            assert np.abs(old - new).max() < 1e-4, "the batched path must answer today's codes"
-            t_before, t_enc = (t / frames for t in _timed_pair(
-                lambda: _encode_today(encoder, meshes, today_model), lambda: encoder.encode_all(meshes)))
-            before = (t_read_today + t_before) * 1e3
-            lines.append(f"| mesh-source encoding, {len(neutral) / 1000:.1f}k vertices, {used} | {now} | "
-                         f"today's path ({TODAY}): {before:.1f} ms/frame (read {t_read_today * 1e3:.1f} + "
-                         f"encode {t_before * 1e3:.1f}); **{before / (t_all * 1e3):.1f}x** faster end to end, "
-                         f"encode alone {t_before / t_enc:.1f}x |")
+            before = t[3] + t[4]
+            lines.append(row + f"today's path ({TODAY}): {before:.1f} ms/frame (read {t[3]:.1f} + encode "
+                               f"{t[4]:.1f}; CPU {c[3] + c[4]:.1f}); **{before / t[2]:.1f}x** faster end to end, "
+                               f"encode alone {t[4] / t[1]:.1f}x |")
     return lines
 
 

@@ -11,8 +11,8 @@ Every number comes with a baseline measured in the same run on the same machine:
    (Blender's own playback of a bake) and against nothing animated; plus the handler's
    own share. Background mode: evaluation only, no drawing.
 3. **mesh-source encoding**: ms per frame to evaluate an animated mesh and run the
-   expression encoder on it, end to end as ``facsimile.encode_mesh`` runs it (frames in
-   batches through the network, Blender evaluating the next batch meanwhile), per execution
+   expression encoder on it, end to end as ``facsimile.encode_mesh`` runs it (frames read
+   from the evaluated mesh, in batches through the network), per execution
    provider (CPU, and CUDA where ONNX Runtime offers it), for the facecap head (2.7k
    vertices) and its 61k-vertex subdivision, against today's path (commit ``TODAY``: the
    ``co`` reader, every skin vertex aligned, the network one frame a run), whose codes the
@@ -306,7 +306,7 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
             new = encoder.encode_all(meshes)              # session start-up is not per frame
             jobs = [lambda: list(sources.evaluated_frames(context, performer, sample)),
                     lambda: encoder.encode_all(meshes),
-                    # End to end as the operator runs it: Blender evaluates while the network encodes.
+                    # End to end as the operator and the command line run it.
                     lambda: encoder.encode_all(sources.evaluated_frames(context, performer, sample))]
             if today_model is not None:
                 old = _encode_today(encoder, meshes, today_model)
@@ -317,14 +317,14 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
             t, c = [x / frames * 1e3 for x in wall], [x / frames * 1e3 for x in cpu]
             used = inference.last_session_info().label
             row = (f"| mesh-source encoding, {len(neutral) / 1000:.1f}k vertices, {used} | **{t[2]:.1f} ms/frame** "
-                   f"end to end (read {t[0]:.1f} and encode {t[1]:.1f}, overlapped; CPU {c[2]:.1f}) | ")
+                   f"end to end (read {t[0]:.1f} + encode {t[1]:.1f}; CPU {c[2]:.1f}) | ")
             if today_model is None:
                 lines.append(row + f"today's path: not measured (commit {TODAY} not in this checkout) |")
                 continue
             before = t[3] + t[4]
             lines.append(row + f"today's path ({TODAY}): {before:.1f} ms/frame (read {t[3]:.1f} + encode "
-                               f"{t[4]:.1f}; CPU {c[3] + c[4]:.1f}); **{before / t[2]:.1f}x** faster end to end, "
-                               f"encode alone {t[4] / t[1]:.1f}x |")
+                               f"{t[4]:.1f}; CPU {c[3] + c[4]:.1f}); today/new **{before / t[2]:.2f}** end to end, "
+                               f"{t[4] / t[1]:.2f} encode alone |")
     return lines
 
 

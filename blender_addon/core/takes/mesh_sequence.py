@@ -26,7 +26,7 @@ from .errors import TakeError
 from .take import Take
 
 ENCODER_MODEL = "expression_encoder.onnx"
-# Frames prepared together (one batched rigid fit, one hand-over to the encoding thread).
+# Frames prepared together (one batched rigid fit), and the granularity of progress reports.
 BATCH = 8
 # A network run's largest activation, at most (frames_per_run): a core's L2 cache on this
 # machine (1 MB; most desktop CPUs have 0.5-2 MB). On the facecap head (1.9k proxy
@@ -195,35 +195,25 @@ class MeshSequenceEncoder:
         """(T, 52) for an iterable of (V,3) frames, consumed ``batch`` at a time (a generator
         of evaluated frames never holds the whole sequence); ``progress(done)`` after each batch.
 
-        The network runs on a second thread while the caller's iterator produces the next
-        batch: Blender evaluates frame N+1 on its own thread while frame N is encoded (ONNX
-        Runtime and NumPy release the GIL). ``progress`` is called on the calling thread.
+        On the calling thread. Encoding on a second thread while Blender evaluates the next
+        frames was measured slower on 2 cores (Blender's evaluation is multi-threaded itself
+        and holds the GIL the preparation needs); the UI's Encode Mesh already runs this on a
+        worker fed by the main thread (``drive/ops.py``).
         """
-        from concurrent.futures import ThreadPoolExecutor
+        out, pending = [], []
 
-        out, pending, running = [], [], []
+        def flush():
+            out.append(self.encode_batch(np.stack(pending)))
+            pending.clear()
+            if progress is not None:
+                progress(sum(len(o) for o in out))
 
-        def collect(block: bool) -> None:
-            # In order; at most two batches in flight, so memory stays bounded.
-            while running and (block or running[0].done() or len(running) > 1):
-                out.append(running.pop(0).result())
-                if progress is not None:
-                    progress(sum(len(o) for o in out))
-
-        with ThreadPoolExecutor(1, thread_name_prefix="facsimile-encode") as pool:
-            try:
-                for verts in frames_world:
-                    pending.append(np.asarray(verts))
-                    if len(pending) == batch:
-                        running.append(pool.submit(self.encode_batch, np.stack(pending)))
-                        pending.clear()
-                        collect(block=False)
-                if pending:
-                    running.append(pool.submit(self.encode_batch, np.stack(pending)))
-                collect(block=True)
-            finally:
-                for future in running:      # the iterator failed or was cancelled: drop the rest
-                    future.cancel()
+        for verts in frames_world:
+            pending.append(np.asarray(verts))
+            if len(pending) == batch:
+                flush()
+        if pending:
+            flush()
         if not out:
             return np.zeros((0, len(arkit.ARKIT_52)), np.float32)
         return np.concatenate(out).astype(np.float32)

@@ -72,8 +72,9 @@ class EncoderGraph(nn.Module):
     * ``grad_mix(grads @ c)`` is ``grads @ (c @ W_mix)``, and the gradient features
       ``sum_d (G_d c) * (G_d c W_mix)`` are summed one axis d at a time: (N, B*C) pieces
       that stay in cache instead of (3N, B*C) tensors that do not. Measured on the facecap
-      head (1.9k proxy vertices), one frame a run: 4.9-5.4 ms against 7.6-8.7 ms for the
-      graph exported before (best of 10, the 2-core development machine under load).
+      head (1.9k proxy vertices), two frames a run, one thread: 4.4 ms a frame (median 4.7)
+      against 5.8 (6.3) for the graph exported before, one frame a run (best of 15, in turn,
+      on the 2-core development machine beside a training run).
     """
 
     def __init__(self, encoder: ExpressionEncoder):

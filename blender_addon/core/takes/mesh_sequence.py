@@ -30,7 +30,7 @@ ENCODER_MODEL = "expression_encoder.onnx"
 BATCH = 8
 # A network run's largest activation, at most (frames_per_run): a core's L2 cache on this
 # machine (1 MB; most desktop CPUs have 0.5-2 MB). On the facecap head (1.9k proxy
-# vertices) that is 2 frames a run: 1 and 2 measured best, 4 and 8 (16+ MB) slower.
+# vertices) that is 2 frames a run: 1 and 2 frames measured best, 8 (4 MB) ~15 % slower.
 RUN_BYTES = 1 << 20
 ROBUST_PASSES = 4   # reweighting passes of the rigid fit; the weights settle after 2-3
 FIT_POINTS = 1024   # vertices the rigid fit looks at (evenly spread): plenty for 6 parameters

@@ -124,4 +124,3 @@ def test_gpu_request_not_offered_falls_back_with_reason(tmp_path, choice):
     assert info.reason == f"{inference.LABELS[inference.PROVIDERS[choice]]} not offered by this ONNX Runtime"
     assert info.label.startswith("CPU (fallback: ")
     assert inference.providers_for(choice) == [inference.CPU]
-

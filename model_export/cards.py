@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -28,8 +29,9 @@ PURPOSE = {
     "localizer.onnx": "Skinning block: region weights (N, 24) -> per-vertex activity of each FACS channel (N, 53) "
                       "in [0, 1]. Shape delta = localization * response. Fed the predicted weights, or the "
                       "artist's painted FX_ groups.",
-    "expression_encoder.onnx": "Source mesh at rest + its displacement in one frame -> global expression code (64); "
-                               "dims 0-52 are the ICT FACS weights (ICT order). Drives sliders from any animated mesh.",
+    "expression_encoder.onnx": "Source mesh at rest + its displacement in each of a batch of frames -> one global "
+                               "expression code (64) per frame; dims 0-52 are the ICT FACS weights (ICT order). "
+                               "Drives sliders from any animated mesh.",
 }
 DATA = ("ICT-FaceKit light model (USC ICT, MIT licence, commit da5f95a): 100 identity modes and 53 expression "
         "shapes, synthesized into random identities (N(0, s^2), s <= 1.5), stylizations (eyes, nose, mouth, chin, "
@@ -79,6 +81,22 @@ def file_facts(path: Path) -> str:
     """The file's sha256 prefix and size, for a card."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return f"file sha256 prefix `{digest}`; {path.stat().st_size / 1e6:.2f} MB"
+
+
+def refresh_card(path: Path) -> Path | None:
+    """Rewrite the input/output table and the file facts of an existing card from the
+    .onnx file (after a re-export); the rest of the card stays. None when there is no card."""
+    card = path.with_suffix(".md")
+    if not card.exists():
+        return None
+    text = card.read_text()
+    head, rest = text.split("## Inputs and outputs", 1)
+    _old_table, tail = rest.split("ONNX opset", 1)
+    tail = tail.split("\n", 1)[1]
+    text = head + "## Inputs and outputs\n\n" + "\n".join(io_table(path)) + "\n" + tail
+    text = re.sub(r"file sha256 prefix `[0-9a-f]+`; [0-9.]+ MB", lambda _m: file_facts(path), text)
+    card.write_text(text)
+    return card
 
 
 def write_card(path: Path, title: str, purpose: str, sections: list[str]) -> Path:

@@ -319,6 +319,7 @@ def evaluate_head(head: TestHead, ict: ICTFaceKit, model_dir: Path | None = None
 def facs_code_error(ict: ICTFaceKit, labels: np.ndarray, model_dir: Path | None = None, n: int = 40) -> dict:
     """Expression encoder on held-out identities/topologies/expressions: MAE of the 53 weights."""
     from blender_addon.core import features, inference
+    from blender_addon.core.takes.mesh_sequence import expression_codes
 
     models = Path(model_dir) if model_dir else inference.MODELS_DIR
     rng = np.random.default_rng(HELDOUT_SEED + 1)
@@ -328,8 +329,8 @@ def facs_code_error(ict: ICTFaceKit, labels: np.ndarray, model_dir: Path | None 
         m = dataset.make_pool_mesh(ict, topo, dataset.random_identity(rng), rng, f"code{i}")
         code = dataset.random_code(rng)
         expressed = m.prepared.verts + np.tensordot(code, m.deltas, axes=1)
-        z = inference.run(models / "expression_encoder.onnx", features.expression_feeds(m.prepared, expressed),
-                          "CPU")["code"][:53]
+        feeds = features.expression_feeds(m.prepared, expressed)
+        z = expression_codes(models / "expression_encoder.onnx", feeds.pop("features")[None], feeds, "CPU")[0, :53]
         errs.append(np.abs(z - code))
         active_errs.append(np.abs(z - code)[code > 0.05])
     errs = np.concatenate(errs)

@@ -80,8 +80,12 @@ def main(argv=None) -> None:
         video = str(_test_video())
         print(f"[bench_video] no VIDEO given: the test performance {video}")
     if video:
-        for key, value in bench(video, args.frames).items():
+        result = bench(video, args.frames)
+        for key, value in result.items():
             print(f"[bench_video] {key}: {value:.2f}" if isinstance(value, float) else f"[bench_video] {key}: {value}")
+        print(f"[bench_video] {result['video']}: decoding {result['decode_fps']:.0f} frames per second, "
+              f"decoding + tracking {result['track_fps']:.1f} frames per second "
+              f"({result['realtime_factor']:.2f}x its {result['fps']:.0f} fps)")
 
 
 if __name__ == "__main__":

@@ -188,7 +188,9 @@ class FACSIMILE_OT_encode_mesh(jobs.JobOperator, bpy.types.Operator):
     # ---- from the UI: a job fed on the main thread
 
     def _start(self, context, obj, frames, neutral, faces, provider) -> set:
-        frames_in = queue.Queue(maxsize=2 * BATCH)
+        # The main thread refills the queue once a timer tick (jobs.TICK): its size caps the
+        # frames a second (64 frames / 0.1 s: 1.6 ms a frame at best). 64 MB of frames at most.
+        frames_in = queue.Queue(maxsize=max(2 * BATCH, min(64, int(64e6 // (12 * max(1, len(neutral)))))))
         stabilize, n = self.stabilize, len(frames)
 
         def incoming(job):

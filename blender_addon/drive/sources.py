@@ -132,13 +132,19 @@ def evaluate_frame(context, obj, frame: int) -> np.ndarray:
     """(V,3) world positions of ``obj`` as evaluated at scene ``frame`` (main thread only).
 
     Whatever deforms it (shape keys, mesh cache, armature, modifiers) is included. The
-    evaluated object's own mesh is read in bulk: no to_mesh() copy per frame.
+    evaluated object's own mesh is read in bulk: no to_mesh() copy per frame, and the
+    ``position`` attribute's contiguous array rather than ``vertices``' ``co`` (a per-vertex
+    proxy, ~4x slower to read).
     """
     context.scene.frame_set(int(frame))
     evaluated = obj.evaluated_get(context.evaluated_depsgraph_get())
-    vertices = evaluated.data.vertices
-    co = np.empty(3 * len(vertices), np.float32)
-    vertices.foreach_get("co", co)
+    mesh = evaluated.data
+    co = np.empty(3 * len(mesh.vertices), np.float32)
+    position = mesh.attributes.get("position")
+    if position is not None and position.data_type == "FLOAT_VECTOR" and position.domain == "POINT":
+        position.data.foreach_get("vector", co)
+    else:   # not expected in Blender 4.2+, where every mesh stores its positions so
+        mesh.vertices.foreach_get("co", co)
     matrix = np.array(evaluated.matrix_world, dtype=np.float32)
     return co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
 

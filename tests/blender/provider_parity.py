@@ -27,7 +27,7 @@ def feeds() -> dict:
     mesh = {"mass": rng.random(n) + 0.1, "evals": np.sort(rng.random(k) * 50), "evecs": rng.normal(size=(n, k)) * 0.05,
             "grad_evecs": rng.normal(size=(n, k, 3)) * 0.05}
     return {"rig.onnx": {"features": rng.normal(size=(n, 6)), **mesh},
-            "expression_encoder.onnx": {"features": rng.normal(size=(n, 9)), **mesh},
+            "expression_encoder.onnx": {"features": rng.normal(size=(2, n, 9)), **mesh},   # 2 frames
             "localizer.onnx": {"region_weights": rng.dirichlet(np.ones(24), n)}}
 
 

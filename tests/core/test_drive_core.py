@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
-from blender_addon.core import arkit
+from blender_addon.core import arkit, features, inference
 from blender_addon.core.retarget import RetargetMap, smooth_frames
 from blender_addon.core.takes import TakeError
-from blender_addon.core.takes.mesh_sequence import MeshSequenceEncoder, rigid_align
+from blender_addon.core.takes.mesh_sequence import (MeshSequenceEncoder, expression_codes, frames_per_run,
+                                                     rigid_align)
 from blender_addon.core.takes.shape_keys import take_from_channels
 from blender_addon.core import custom_rig_solver
 from blender_addon.core.takes import demo_performance
@@ -201,6 +204,48 @@ def test_batched_encoding_equals_frame_by_frame(facecap_sequence):
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
     assert done == [4, 8, 11]
     assert encoder.encode_all(iter([])).shape == (0, 52)
+
+    # The frame-by-frame reference, written out: every skin vertex aligned, carried to the
+    # proxy, one network run per frame. The encoder reads only the vertices it needs and
+    # runs the frames together: the same codes.
+    head, ops = encoder.head, features.expression_feeds(encoder.head.prepared, encoder.head.prepared.verts)
+    skin = head.verts_world[head.skin]
+    for frame, got in zip(frames, batched):
+        aligned = rigid_align(frame[head.skin], skin)
+        expressed = head.prepared.verts + head.norm.apply_vectors(aligned - skin)[head.nearest_skin()]
+        feeds = {**ops, "features": features.expression_features(head.prepared, expressed)[None]}
+        code = inference.run(encoder.model, feeds, "CPU")["code"][0]
+        want = np.clip(arkit.ict_to_arkit_matrix() @ code[:len(arkit.ICT_53)], 0, 1)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def _code_model(path, batched: bool):
+    """An encoder-shaped fixture: code = mean of the features over the vertices, with or
+    without the leading batch axis."""
+    names = ["mass", "evals", "evecs", "grad_evecs"]
+    feature_shape = ["b", "n", 9] if batched else ["n", 9]
+    inputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, feature_shape)]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names]
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["features"], ["code"], axes=[1 if batched else 0],
+                                                keepdims=0)], "code", inputs,
+                              [helper.make_tensor_value_info("code", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_encoders_with_and_without_a_batch_axis_give_the_same_codes(tmp_path):
+    """An encoder exported before the batch axis (features (N,9)) still runs, frame by frame."""
+    rng = np.random.default_rng(0)
+    batch = rng.normal(size=(5, 40, 9)).astype(np.float32)
+    ops = {"mass": np.ones(40), "evals": np.ones(4), "evecs": np.ones((40, 4)), "grad_evecs": np.ones((40, 4, 3))}
+    for batched in (True, False):
+        codes = expression_codes(_code_model(tmp_path / f"{batched}.onnx", batched), batch, ops, "CPU")
+        np.testing.assert_allclose(codes, batch.mean(axis=1), rtol=1e-5, atol=1e-6)
+    # Runs sized to the cache: several frames of a small mesh, one of a huge one, never zero.
+    assert frames_per_run(40) > 5 and frames_per_run(1_000_000) == 1
+    assert frames_per_run(1919) >= 1
 
 
 # ------------------------------------------------------------------ files and the demo take

@@ -39,6 +39,30 @@ def test_zip_contents(linux_zip):
         assert key in manifest
 
 
+def test_manifest_names_what_ships(linux_zip):
+    """Licences of every kind of file in the zip, their texts inside it, a website only if it
+    is an address, and a reason for each permission."""
+    import tomllib
+
+    with zipfile.ZipFile(linux_zip) as zf:
+        names = set(zf.namelist())
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
+    assert manifest["license"][0] == "SPDX:GPL-3.0-or-later"          # the code's, first
+    assert {"SPDX:Apache-2.0", "SPDX:MIT"} <= set(manifest["license"])
+    assert any(n.startswith("models/mediapipe/") and n.endswith(".onnx") for n in names)   # Apache-2.0
+    assert "cli/demo_assets/CREDITS.md" in names                       # MIT text of the demo head
+    for text in ("GPL-3.0-or-later.txt", "Apache-2.0.txt", "MIT-ICT-FaceKit.txt", "README.md"):
+        assert f"licenses/{text}" in names
+    holders = " ".join(manifest["copyright"])
+    for holder in ("Facsimile", "Institute for Creative Technologies", "Google", "Microsoft"):
+        assert holder in holders
+    assert manifest["maintainer"].strip()
+    assert "website" not in manifest or manifest["website"].startswith("https://")
+    assert set(manifest["permissions"]) == {"files", "network"}
+    for reason in manifest["permissions"].values():
+        assert 0 < len(reason) <= 64 and reason[-1].isalnum()
+
+
 def test_models_load_in_every_bundled_onnxruntime(tmp_path):
     """The shipped models run in the oldest ONNX Runtime a zip carries (Windows: 1.18.1).
 
@@ -66,7 +90,7 @@ def test_models_load_in_every_bundled_onnxruntime(tmp_path):
     mesh = {"mass": rng.random(n) + 0.1, "evals": np.sort(rng.random(k) * 50), "evecs": rng.normal(size=(n, k)) * 0.05,
             "grad_evecs": rng.normal(size=(n, k, 3)) * 0.05}
     cases = {"rig.onnx": {"features": rng.normal(size=(n, 6)), **mesh},
-             "expression_encoder.onnx": {"features": rng.normal(size=(n, 9)), **mesh},
+             "expression_encoder.onnx": {"features": rng.normal(size=(2, n, 9)), **mesh},   # 2 frames
              "localizer.onnx": {"region_weights": rng.dirichlet(np.ones(24), n)}}
     for name, feeds in cases.items():
         feeds = {key: value.astype(np.float32) for key, value in feeds.items()}

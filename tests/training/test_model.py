@@ -88,13 +88,22 @@ def test_torch_and_onnx_agree_on_an_unseen_topology(facecap_path):
     assert np.abs(out["identity"] - z_id.numpy()).max() <= 1e-4
     assert np.abs(loc["localization"] - omega.numpy()).max() <= 1e-4
 
-    expressed = head.prepared.verts + 0.02 * np.random.default_rng(0).normal(size=head.prepared.verts.shape)
-    efeeds = features.expression_feeds(head.prepared, expressed.astype(np.float32))
-    te = {k: torch.from_numpy(v) for k, v in efeeds.items()}
-    with torch.no_grad():
-        code = encoder(te["features"], SpectralOps(te["mass"], te["evals"], te["evecs"], te["grad_evecs"]))
-    onnx_code = inference.run(MODELS / "expression_encoder.onnx", efeeds, "CPU")["code"]
-    assert np.abs(onnx_code - code.numpy()).max() <= 1e-4
+    # The encoder's graph takes a batch of frames (B, N, 9): each frame's code must be what
+    # torch answers for that frame alone.
+    rng = np.random.default_rng(0)
+    codes, batch = [], []
+    for scale in (0.02, 0.05, 0.0):
+        expressed = head.prepared.verts + scale * rng.normal(size=head.prepared.verts.shape)
+        efeeds = features.expression_feeds(head.prepared, expressed.astype(np.float32))
+        te = {k: torch.from_numpy(v) for k, v in efeeds.items()}
+        with torch.no_grad():
+            codes.append(encoder(te["features"], SpectralOps(te["mass"], te["evals"], te["evecs"],
+                                                             te["grad_evecs"])).numpy())
+        batch.append(efeeds["features"])
+    onnx_code = inference.run(MODELS / "expression_encoder.onnx", {**efeeds, "features": np.stack(batch)},
+                              "CPU")["code"]
+    assert onnx_code.shape == (3, 64)
+    assert np.abs(onnx_code - np.stack(codes)).max() <= 1e-4
 
 
 @pytest.mark.slow
@@ -127,3 +136,33 @@ def _icosphere(level: int):
         v, f = loop_free_subdivide(v, f)
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
     return v.astype(np.float64), f
+
+
+def test_any_encoder_exports_with_a_batch_axis(tmp_path):
+    """export.py gives every expression encoder (any width, fresh or retrained) a batch axis,
+    and refuses to export a graph that stopped matching the network."""
+    torch = pytest.importorskip("torch")
+    from model_export import export
+    from model_export.nets.diffusion_net import SpectralOps
+    from model_export.nets.nfs import ExpressionEncoder
+
+    torch.manual_seed(0)
+    encoder = ExpressionEncoder(width=16, blocks=2).eval()
+    path = export.export_encoder(encoder, tmp_path / "encoder.onnx")
+    x, mass, evals, evecs, grad_evecs = export.example_mesh_inputs(n=120, k=12, in_features=9)
+    evecs, grad_evecs = evecs * 0.05, grad_evecs * 0.05
+    ops = {"mass": mass.numpy(), "evals": evals.numpy(), "evecs": evecs.numpy(), "grad_evecs": grad_evecs.numpy()}
+    frames = torch.randn(5, 120, 9, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = np.stack([encoder(f, SpectralOps(mass, evals, evecs, grad_evecs)).numpy() for f in frames])
+    for batch in (frames[:1], frames):
+        got = inference.run(path, {"features": batch.numpy(), **ops}, "CPU")["code"]
+        np.testing.assert_allclose(got, want[:len(batch)], rtol=1e-4, atol=1e-5)
+
+    class Changed(ExpressionEncoder):   # an architecture change the batched graph does not follow
+        def forward(self, x, ops):
+            return super().forward(x, ops) + 1.0
+
+    changed = Changed(width=16, blocks=2).eval()
+    with pytest.raises(RuntimeError, match="batched encoder graph differs"):
+        export.export_encoder(changed, tmp_path / "changed.onnx")

@@ -26,10 +26,12 @@ from .errors import TakeError
 from .take import Take
 
 ENCODER_MODEL = "expression_encoder.onnx"
-# Frames prepared together (rigid fit, proxy, features). The network itself runs one frame
-# at a time: a batched export of it (frames stacked on the channel axis, same weights) was
-# measured no faster on this CPU, the network being compute-bound at ~0.75 GFLOP a frame.
-BATCH = 16
+# Frames prepared together (one batched rigid fit), and the granularity of progress reports.
+BATCH = 8
+# A network run's largest activation, at most (frames_per_run): a core's L2 cache on this
+# machine (1 MB; most desktop CPUs have 0.5-2 MB). On the facecap head (1.9k proxy
+# vertices) that is 2 frames a run: 1 and 2 frames measured best, 8 (4 MB) ~15 % slower.
+RUN_BYTES = 1 << 20
 ROBUST_PASSES = 4   # reweighting passes of the rigid fit; the weights settle after 2-3
 FIT_POINTS = 1024   # vertices the rigid fit looks at (evenly spread): plenty for 6 parameters
 # tongueOut has no ICT shape, so the encoder cannot see it: the take leaves it out.
@@ -46,34 +48,73 @@ def rigid_align(points: np.ndarray, reference: np.ndarray,
     return rigid_align_batch(np.asarray(points)[None], reference, passes)[0]
 
 
-def rigid_align_batch(points: np.ndarray, reference: np.ndarray,
-                      passes: int = ROBUST_PASSES) -> np.ndarray:
-    """:func:`rigid_align` of B frames at once: (B,N,3) -> (B,N,3), one batched SVD per pass
-    instead of B small ones (the per-call overhead was most of the per-frame cost).
+def fit_points(n: int) -> slice:
+    """The vertices (every k-th) the rigid fit looks at: at most about :data:`FIT_POINTS`."""
+    return slice(None, None, max(1, -(-n // FIT_POINTS)))
 
-    Six degrees of freedom need few points: the fit uses at most :data:`FIT_POINTS`
-    evenly spread vertices and moves them all.
+
+def rigid_fit_batch(points: np.ndarray, reference: np.ndarray,
+                    passes: int = ROBUST_PASSES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rigid motions that carry B point sets (B,N,3) onto ``reference`` (N,3):
+    ``(rot (B,3,3), cp (B,3), cq (B,3))``, a point p going to ``rot @ (p - cp) + cq``.
+
+    Robust weighted Kabsch, one batched SVD per pass instead of B small ones.
     """
-    p = np.asarray(points, dtype=np.float64)
-    q = np.asarray(reference, dtype=np.float64)
-    pick = slice(None, None, max(1, -(-p.shape[1] // FIT_POINTS)))
-    ps, qs = p[:, pick], q[pick]
+    ps = np.asarray(points, dtype=np.float64)
+    qs = np.asarray(reference, dtype=np.float64)
     w = np.ones(ps.shape[:2])
     for _ in range(max(1, passes)):
         wn = w / w.sum(axis=1, keepdims=True)
-        cp = np.einsum("bn,bni->bi", wn, ps)
+        cp = (wn[:, None] @ ps)[:, 0]
         cq = wn @ qs
-        h = np.einsum("bni,bnj->bij", ps - cp[:, None], (qs[None] - cq[:, None]) * wn[..., None])
+        h = np.swapaxes(ps - cp[:, None], 1, 2) @ ((qs[None] - cq[:, None]) * wn[..., None])
         u, _s, vt = np.linalg.svd(h)
         v, ut = np.swapaxes(vt, 1, 2), np.swapaxes(u, 1, 2)
-        fix = np.ones((len(p), 1, 3))
+        fix = np.ones((len(ps), 1, 3))
         fix[:, 0, 2] = np.where(np.linalg.det(v @ ut) < 0, -1.0, 1.0)
         rot = (v * fix) @ ut                                              # V diag(1,1,d) U^T
-        residual = np.linalg.norm(np.einsum("bni,bji->bnj", ps - cp[:, None], rot) + cq[:, None] - qs[None],
-                                  axis=2)
+        residual = np.linalg.norm((ps - cp[:, None]) @ np.swapaxes(rot, 1, 2) + cq[:, None] - qs[None], axis=2)
         scale = np.median(residual, axis=1, keepdims=True) + 1e-12
         w = 1.0 / (1.0 + (residual / (2.0 * scale)) ** 2)
+    return rot, cp, cq
+
+
+def rigid_align_batch(points: np.ndarray, reference: np.ndarray,
+                      passes: int = ROBUST_PASSES) -> np.ndarray:
+    """:func:`rigid_align` of B frames at once: (B,N,3) -> (B,N,3).
+
+    Six degrees of freedom need few points: the fit uses at most :data:`FIT_POINTS`
+    evenly spread vertices (:func:`fit_points`) and moves them all.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    pick = fit_points(p.shape[1])
+    rot, cp, cq = rigid_fit_batch(p[:, pick], np.asarray(reference)[pick], passes)
     return np.einsum("bni,bji->bnj", p - cp[:, None], rot) + cq[:, None]
+
+
+def frames_per_run(n_vertices: int, width: int = 64) -> int:
+    """How many frames one network run takes: as many as keep a run's largest activations
+    (an (N, frames x width) float32 matrix) within :data:`RUN_BYTES`. The network is bound by
+    memory traffic; activations that leave the core's cache cost more than the per-run
+    overhead that larger runs would save."""
+    return max(1, RUN_BYTES // (4 * width * max(1, n_vertices)))
+
+
+def expression_codes(model, features_batch: np.ndarray, operator_feeds: dict, provider: str = "AUTO") -> np.ndarray:
+    """(B, code) expression codes of B frames of one mesh, features (B,N,9).
+
+    ``model_export/export.py`` gives the encoder a leading batch axis: the frames go through
+    in runs of :func:`frames_per_run`. An encoder exported before it had none (features
+    (N,9)) and is run one frame at a time, to the same codes.
+    """
+    session, _info = inference.get_session(model, provider)
+    if len(next(i for i in session.get_inputs() if i.name == "features").shape) != 3:
+        return np.stack([inference.run(model, {"features": f, **operator_feeds}, provider, outputs=["code"])["code"]
+                         for f in features_batch])
+    step = frames_per_run(features_batch.shape[1])
+    return np.concatenate([inference.run(model, {"features": features_batch[i:i + step], **operator_feeds},
+                                         provider, outputs=["code"])["code"]
+                           for i in range(0, len(features_batch), step)])
 
 
 class MeshSequenceEncoder:
@@ -94,9 +135,16 @@ class MeshSequenceEncoder:
             raise TakeError(f"the source mesh cannot be encoded: {err}") from None
         self.provider, self.model, self.stabilize = provider, model, stabilize
         self.n_vertices = self.head.n_verts
-        self._neutral_skin = self.head.verts_world[self.head.skin]
-        # Proxy vertex <- nearest skin vertex, as rig.predict carries painted weights onto it.
-        self._nearest = self.head.nearest_skin()
+        # Only two subsets of the skin are ever read from a frame: the evenly spread vertices
+        # the rigid fit looks at, and the nearest skin vertex of each proxy vertex (as
+        # rig.predict carries painted weights onto the proxy). A 61k-vertex source costs what
+        # a 3k one does once it is read.
+        skin = np.flatnonzero(self.head.skin)
+        neutral_skin = self.head.verts_world[skin].astype(np.float64)
+        fit = fit_points(len(skin))
+        self._fit, self._fit_reference = skin[fit], neutral_skin[fit]
+        used, self._spread = np.unique(self.head.nearest_skin(), return_inverse=True)
+        self._used, self._used_neutral = skin[used], neutral_skin[used]
         self._to_arkit = arkit.ict_to_arkit_matrix()
         self._feeds = self._base = None
         # On the proxy, as rig.predict does: the same shape at a fraction of the cost.
@@ -109,24 +157,25 @@ class MeshSequenceEncoder:
 
     def expressed_proxies(self, frames_world: np.ndarray) -> np.ndarray:
         """(B,P,3) proxy vertices in the canonical frame for (B,V,3) frames."""
-        verts = np.asarray(frames_world, dtype=np.float64)
+        verts = np.asarray(frames_world)
         if verts.ndim != 3 or verts.shape[1:] != (self.n_vertices, 3):
             raise TakeError(f"a frame has {verts.shape[-2] if verts.ndim > 1 else 0} vertices, the neutral "
                             f"{self.n_vertices}: the mesh must keep its topology")
         if not np.isfinite(verts).all():
             raise TakeError("a frame has vertices at infinite or undefined positions")
-        skin = verts[:, self.head.skin]
+        moved = verts[:, self._used].astype(np.float64)
         if self.stabilize:
-            skin = rigid_align_batch(skin, self._neutral_skin)
-        disp = self.head.norm.apply_vectors(skin - self._neutral_skin)
-        return self.head.prepared.verts + disp[:, self._nearest]
+            rot, cp, cq = rigid_fit_batch(verts[:, self._fit], self._fit_reference)
+            moved = (moved - cp[:, None]) @ np.swapaxes(rot, 1, 2) + cq[:, None]   # batched BLAS, not einsum
+        disp = self.head.norm.apply_vectors(moved - self._used_neutral)
+        return self.head.prepared.verts + disp[:, self._spread]
 
     def encode(self, verts_world: np.ndarray) -> np.ndarray:
         """(52,) ARKit weights in [0, 1] of one frame (tongueOut is always 0)."""
         return self.encode_batch(np.asarray(verts_world)[None])[0]
 
     def encode_batch(self, frames_world: np.ndarray) -> np.ndarray:
-        """(B, 52) ARKit weights of (B,V,3) frames; the operator feeds are cast once, not per frame."""
+        """(B, 52) ARKit weights of (B,V,3) frames, the B frames through the network together."""
         from .. import features
 
         if self._feeds is None:   # what does not change from frame to frame, cast once
@@ -137,15 +186,20 @@ class MeshSequenceEncoder:
         disp = (expressed - self.head.prepared.verts) * features.DISPLACEMENT_SCALE
         base = np.broadcast_to(self._base, disp.shape[:2] + self._base.shape[1:])
         batch = np.concatenate([base, disp], axis=2).astype(np.float32)
-        codes = [inference.run(self.model, {"features": f, **self._feeds}, self.provider,
-                               outputs=["code"])["code"] for f in batch]
-        ict = np.asarray(codes, dtype=np.float64).reshape(len(batch), -1)[:, :len(arkit.ICT_53)]
+        codes = expression_codes(self.model, batch, self._feeds, self.provider)
+        ict = codes[:, :len(arkit.ICT_53)].astype(np.float64)
         return np.clip(ict @ self._to_arkit.T, 0.0, 1.0).astype(np.float32)
 
     def encode_all(self, frames_world, progress: Optional[Callable[[int], None]] = None,
                    batch: int = BATCH) -> np.ndarray:
         """(T, 52) for an iterable of (V,3) frames, consumed ``batch`` at a time (a generator
-        of evaluated frames never holds the whole sequence); ``progress(done)`` after each batch."""
+        of evaluated frames never holds the whole sequence); ``progress(done)`` after each batch.
+
+        On the calling thread. Encoding on a second thread while Blender evaluates the next
+        frames was measured slower on 2 cores (Blender's evaluation is multi-threaded itself
+        and holds the GIL the preparation needs); the UI's Encode Mesh already runs this on a
+        worker fed by the main thread (``drive/ops.py``).
+        """
         out, pending = [], []
 
         def flush():

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .mesh.bins import box_pairs
+
 # Gaze angle (degrees) at weight 1, per direction. Measured on the facecap performance
 # (tools/bench_eyes.py ``calibrate_gaze``): the recorded eye rotations (``eye_rot_L/R``,
 # absolute, so weights 0 = looking straight ahead) against the eyeLook* weights, least
@@ -367,15 +369,15 @@ def _covered(xz: np.ndarray, depth: np.ndarray, verts: np.ndarray, faces: np.nda
     a, e1, e2, den, tri = a[ok], e1[ok], e2[ok], den[ok], tri[ok]
     lo = np.minimum(np.minimum(tri[:, 0], tri[:, 1]), tri[:, 2])[:, [0, 2]]
     hi = np.maximum(np.maximum(tri[:, 0], tri[:, 1]), tri[:, 2])[:, [0, 2]]
-    for s in range(0, len(a), 256):
-        sl = slice(s, s + 256)
-        d = xz[None, :, :] - a[sl, None, :]                      # (t,P,2)
-        u = (d[..., 0] * e2[sl, None, 1] - d[..., 1] * e2[sl, None, 0]) / den[sl, None]
-        v = (e1[sl, None, 0] * d[..., 1] - e1[sl, None, 1] * d[..., 0]) / den[sl, None]
+    # Each triangle meets only the pixels in its box (``mesh.bins``), not all of them.
+    for t, q in box_pairs(xz, lo, hi, pad=1e-12):
+        d = xz[q] - a[t]
+        u = (d[:, 0] * e2[t, 1] - d[:, 1] * e2[t, 0]) / den[t]
+        v = (e1[t, 0] * d[:, 1] - e1[t, 1] * d[:, 0]) / den[t]
         inside = (u >= -1e-9) & (v >= -1e-9) & (u + v <= 1 + 1e-9)
-        inside &= ((xz[None] >= lo[sl, None] - 1e-12) & (xz[None] <= hi[sl, None] + 1e-12)).all(-1)
-        y = tri[sl, 0, 1][:, None] * (1 - u - v) + tri[sl, 1, 1][:, None] * u + tri[sl, 2, 1][:, None] * v
-        covered |= (inside & (y < depth[None])).any(0)
+        inside &= ((xz[q] >= lo[t] - 1e-12) & (xz[q] <= hi[t] + 1e-12)).all(-1)
+        y = tri[t, 0, 1] * (1 - u - v) + tri[t, 1, 1] * u + tri[t, 2, 1] * v
+        covered[q[inside & (y < depth[q])]] = True
     return covered
 
 

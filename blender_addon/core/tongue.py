@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .mesh.bins import box_pairs
+
 LIP_DEPTH = 0.06        # lips are ~1 cm deep: the mouth's inside starts this far behind their front
 MOUTH_HALF_WIDTH = 0.15  # mouth corners (a human mouth is ~0.3 face widths wide at most)
 BELOW_NOSE = 0.08       # the mouth's floor lies below the nose's base (~1.2 cm under the tip)
@@ -45,9 +47,14 @@ def _enclosed(query: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> np.nda
     point is inside a cavity (palate above, lips in front, cheeks at the sides)."""
     hit = np.ones(len(query), bool)
     all_tri = verts[faces]
+    # Rays are cast one axis at a time and only from the points every earlier ray hit.
+    pad = 1e-6 * (float(np.abs(all_tri).max(initial=0.0)) + float(np.abs(query).max(initial=0.0)))
     for axis, sign in ((2, 1.0), (1, -1.0), (0, 1.0), (0, -1.0)):
+        alive = np.flatnonzero(hit)
+        if len(alive) == 0:
+            break
         a, b = [i for i in range(3) if i != axis]
-        p2 = query[:, [a, b]]
+        p2 = query[alive][:, [a, b]]
         # Only triangles whose shadow on the ray's plane overlaps the queries' can be hit: on
         # a dense head that is a small patch around the mouth, not the whole mesh.
         lo, hi = p2.min(0), p2.max(0)
@@ -55,26 +62,26 @@ def _enclosed(query: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> np.nda
         keep = ((tmax >= lo) & (tmin <= hi)).all(1)
         # ... and only those on the side the ray goes.
         if sign > 0:
-            keep &= all_tri[:, :, axis].max(1) > query[:, axis].min()
+            keep &= all_tri[:, :, axis].max(1) > query[alive, axis].min()
         else:
-            keep &= all_tri[:, :, axis].min(1) < query[:, axis].max()
+            keep &= all_tri[:, :, axis].min(1) < query[alive, axis].max()
         tri = all_tri[keep]
         t2 = tri[:, :, [a, b]]
         e1, e2 = t2[:, 1] - t2[:, 0], t2[:, 2] - t2[:, 0]
         den = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-        ok = np.abs(den) > 1e-14
-        got = np.zeros(len(query), bool)
-        for s in range(0, int(ok.sum()), 2048):
-            sel = np.flatnonzero(ok)[s:s + 2048]
-            d = p2[None] - t2[sel, 0][:, None]
-            u = (d[..., 0] * e2[sel, None, 1] - d[..., 1] * e2[sel, None, 0]) / den[sel, None]
-            v = (e1[sel, None, 0] * d[..., 1] - e1[sel, None, 1] * d[..., 0]) / den[sel, None]
+        ok = np.flatnonzero(np.abs(den) > 1e-14)
+        got = np.zeros(len(alive), bool)
+        # Each triangle meets only the points in its shadow's box (``mesh.bins``).
+        for s, q in box_pairs(p2, t2[ok].min(1), t2[ok].max(1), pad):
+            s = ok[s]
+            d = p2[q] - t2[s, 0]
+            u = (d[:, 0] * e2[s, 1] - d[:, 1] * e2[s, 0]) / den[s]
+            v = (e1[s, 0] * d[:, 1] - e1[s, 1] * d[:, 0]) / den[s]
             inside = (u >= 0) & (v >= 0) & (u + v <= 1)
-            h = tri[sel, 0, axis][:, None] * (1 - u - v) + tri[sel, 1, axis][:, None] * u \
-                + tri[sel, 2, axis][:, None] * v
-            ahead = (h - query[None, :, axis]) * sign > 1e-6
-            got |= (inside & ahead).any(0)
-        hit &= got
+            h = tri[s, 0, axis] * (1 - u - v) + tri[s, 1, axis] * u + tri[s, 2, axis] * v
+            ahead = (h - query[alive[q], axis]) * sign > 1e-6
+            got[q[inside & ahead]] = True
+        hit[alive] = got
     return hit
 
 

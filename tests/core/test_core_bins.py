@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``core.mesh.bins``: the binned (triangle, point) pairs give the all-pairs answers exactly.
+
+The eye opening (``eyes._covered``) and the mouth's enclosure (``tongue._enclosed``) test
+only the pairs the bins offer; here each is compared with the all-pairs test it replaced
+(kept below as the reference), on meshes where many points sit on edges and corners."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blender_addon.core import eyes, tongue
+from blender_addon.core.mesh.bins import box_pairs
+from blender_addon.core.mesh.proxy import loop_free_subdivide
+
+
+def _all_pairs(points, lo, hi):
+    inside = ((points[None] >= lo[:, None]) & (points[None] <= hi[:, None])).all(-1)
+    return set(zip(*np.nonzero(inside)))
+
+
+@pytest.mark.parametrize("n_points, n_tris", [(1, 5), (200, 50), (3000, 400), (50, 3000)])
+def test_every_point_in_a_box_is_paired_once(n_points, n_tris):
+    rng = np.random.default_rng(n_points)
+    points = rng.random((n_points, 2))
+    points[: n_points // 4] = np.round(points[: n_points // 4] * 8) / 8     # on box edges
+    a = rng.random((n_tris, 2)) * 1.2 - 0.1
+    size = rng.random((n_tris, 2)) * rng.choice([0.01, 0.1, 1.0], (n_tris, 1))
+    lo, hi = a, a + size
+    lo[: n_tris // 4] = np.round(lo[: n_tris // 4] * 8) / 8
+    hi = np.maximum(hi, lo)
+    got = [pair for t, q in box_pairs(points, lo, hi) for pair in zip(t.tolist(), q.tolist())]
+    assert len(got) == len(set(got))
+    assert _all_pairs(points, lo, hi) <= set(got)
+
+
+def test_a_strip_of_points_and_no_points():
+    points = np.stack([np.linspace(0, 1, 100), np.zeros(100)], 1)
+    lo, hi = np.array([[0.2, -0.1], [2.0, 2.0]]), np.array([[0.3, 0.0], [3.0, 3.0]])
+    got = {pair for t, q in box_pairs(points, lo, hi) for pair in zip(t.tolist(), q.tolist())}
+    assert _all_pairs(points, lo, hi) <= got and all(t == 0 for t, _ in got)
+    assert list(box_pairs(np.zeros((0, 2)), lo, hi)) == []
+
+
+def _sphere(level=3):
+    v = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
+    f = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4], [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]])
+    for _ in range(level):
+        v, f = loop_free_subdivide(v, f)
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v, axis=1, keepdims=True), np.asarray(f, np.int64)
+
+
+def _enclosed_all_pairs(query, verts, faces):
+    """The ray test before the bins: every query against every triangle."""
+    hit = np.ones(len(query), bool)
+    all_tri = verts[faces]
+    for axis, sign in ((2, 1.0), (1, -1.0), (0, 1.0), (0, -1.0)):
+        a, b = [i for i in range(3) if i != axis]
+        p2 = query[:, [a, b]]
+        t2 = all_tri[:, :, [a, b]]
+        e1, e2 = t2[:, 1] - t2[:, 0], t2[:, 2] - t2[:, 0]
+        den = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        sel = np.flatnonzero(np.abs(den) > 1e-14)
+        d = p2[None] - t2[sel, 0][:, None]
+        u = (d[..., 0] * e2[sel, None, 1] - d[..., 1] * e2[sel, None, 0]) / den[sel, None]
+        v = (e1[sel, None, 0] * d[..., 1] - e1[sel, None, 1] * d[..., 0]) / den[sel, None]
+        inside = (u >= 0) & (v >= 0) & (u + v <= 1)
+        h = all_tri[sel, 0, axis][:, None] * (1 - u - v) + all_tri[sel, 1, axis][:, None] * u \
+            + all_tri[sel, 2, axis][:, None] * v
+        hit &= (inside & ((h - query[None, :, axis]) * sign > 1e-6)).any(0)
+    return hit
+
+
+def test_enclosed_matches_all_pairs():
+    verts, faces = _sphere()
+    cut = faces[~(verts[faces][:, :, 1] < -0.7).all(1)]          # an open mouth toward -Y
+    rng = np.random.default_rng(1)
+    query = np.concatenate([rng.uniform(-1.2, 1.2, (300, 3)), verts[::3] * 0.999, verts[::7] * 1.001,
+                            np.round(rng.uniform(-1, 1, (100, 3)) * 4) / 4])
+    for f in (faces, cut):
+        expected = _enclosed_all_pairs(query, verts, f)
+        assert 0 < expected.sum() < len(query)
+        np.testing.assert_array_equal(tongue._enclosed(query, verts, f), expected)
+
+
+def _covered_all_pairs(xz, depth, verts, faces):
+    """The opening test before the bins: every pixel against every triangle."""
+    tri = verts[faces]
+    a, b, c = tri[:, 0][:, [0, 2]], tri[:, 1][:, [0, 2]], tri[:, 2][:, [0, 2]]
+    e1, e2 = b - a, c - a
+    den = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(den) > 1e-14
+    a, e1, e2, den, tri = a[ok], e1[ok], e2[ok], den[ok], tri[ok]
+    lo = tri.min(1)[:, [0, 2]]
+    hi = tri.max(1)[:, [0, 2]]
+    d = xz[None, :, :] - a[:, None, :]
+    u = (d[..., 0] * e2[:, None, 1] - d[..., 1] * e2[:, None, 0]) / den[:, None]
+    v = (e1[:, None, 0] * d[..., 1] - e1[:, None, 1] * d[..., 0]) / den[:, None]
+    inside = (u >= -1e-9) & (v >= -1e-9) & (u + v <= 1 + 1e-9)
+    inside &= ((xz[None] >= lo[:, None] - 1e-12) & (xz[None] <= hi[:, None] + 1e-12)).all(-1)
+    y = tri[:, 0, 1][:, None] * (1 - u - v) + tri[:, 1, 1][:, None] * u + tri[:, 2, 1][:, None] * v
+    return (inside & (y < depth[None])).any(0)
+
+
+@pytest.mark.parametrize("level", [1, 4])
+def test_covered_matches_all_pairs(level):
+    # A lid-like sheet in front of an eyeball: coarse (triangles wider than the disc) and dense.
+    eye = eyes.Eye("Left", np.array([0.3, 0.0, 0.4]), 0.1, 0.0, "part", np.arange(0), np.ones(0))
+    xz, depth, _ = eyes._disc(eye)
+    verts, faces = _sphere(level)
+    verts = verts * 0.12 + eye.centre + [0.0, -0.02, 0.05]
+    expected = _covered_all_pairs(xz, depth, verts, faces)
+    assert 0 < expected.sum() < len(xz)
+    np.testing.assert_array_equal(eyes._covered(xz, depth, verts, faces), expected)

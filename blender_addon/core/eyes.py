@@ -384,9 +384,10 @@ def _covered(xz: np.ndarray, depth: np.ndarray, verts: np.ndarray, faces: np.nda
 def _eye_faces(eye: Eye, verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Skin faces that can hide the eyeball: near its disc, not part of the eye itself."""
     f = np.asarray(faces)
-    tri = verts[f]
-    near = (np.abs(tri[:, :, [0, 2]] - eye.centre[[0, 2]]) < 1.3 * eye.radius).all(-1).any(1)
-    near &= tri[:, :, 1].min(1) < eye.centre[1] + eye.radius
+    # Per vertex, then per face (a corner near the disc; a corner in front of the centre).
+    v = np.asarray(verts)
+    near = (np.abs(v[:, [0, 2]] - eye.centre[[0, 2]]) < 1.3 * eye.radius).all(-1)[f].any(1)
+    near &= (v[:, 1] < eye.centre[1] + eye.radius)[f].any(1)
     if eye.source != "object":
         own = np.zeros(len(verts), bool)
         own[eye.vertices[eye.weights > 0]] = True

@@ -22,6 +22,8 @@ deltas into the :class:`rig.RigResult`.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from . import arkit, eyes, lid_shapes, lip_collision, parts, tongue
@@ -35,11 +37,20 @@ def _ict(name: str) -> int:
     raise KeyError(name)
 
 
+def _lap(steps: dict, name: str, since: float) -> float:
+    """Add the seconds since ``since`` to ``steps[name]`` (``RigResult.steps``: what each
+    rule costs, for ``bench rig``); returns now."""
+    now = time.perf_counter()
+    steps[name] = steps.get(name, 0.0) + now - since
+    return now
+
+
 def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], complete_blink: bool = True) -> None:
     """Apply the three rules to ``result`` in place. ``deltas_proxy`` (P,53,3) canonical
     deltas on the proxy (unused for now: the rules read geometry only); ``objects``
     separate eye meshes, world space; ``complete_blink`` False leaves the blink as the
     localization made it (painted groups)."""
+    t = time.perf_counter()
     norm = head.norm
     points = norm.apply(head.verts_world).astype(np.float64)
     faces = np.asarray(head.faces, np.int64)
@@ -59,6 +70,7 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             eye_mask[eye.vertices] = True
             for name, d in eyes.gaze_deltas(eye, points[eye.vertices]).items():
                 result.ict_deltas[_ict(name), eye.vertices] += norm.invert_vectors(d)
+        t = _lap(result.steps, "eyes", t)
         blink = _ict(f"eyeBlink{eye.side}")
         before = norm.apply_vectors(result.ict_deltas[blink]).astype(np.float64)
         closure = eyes.lid_closure(eye, points, skin_faces, before)
@@ -73,6 +85,7 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             closure = eyes.lid_closure(eye, points, skin_faces, after)
             report.completed[eye.side] = True
         report.closure[eye.side] = closure
+        t = _lap(result.steps, "blink", t)
         # eyeSquint raises the lower lid, eyeWide lifts the upper one, on the same margins;
         # the upper lid rides with eyeLookDown/Up.
         for key, which, share in (("eyeSquint", "lower", lid_shapes.SQUINT_SHARE),
@@ -86,6 +99,8 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
                 after[eye.vertices] = before[eye.vertices]
             changed = np.abs(after - before).max(1) > 0
             result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
+        t = _lap(result.steps, "lids", t)
+    t = _lap(result.steps, "eyes", t)
 
     # Lips stay in front of the teeth in the jaw shapes (core.lip_collision).
     teeth = lip_collision.teeth_mask(points, head.part_labels, eye_mask)
@@ -97,6 +112,7 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
                 changed = np.abs(after - before).max(1) > 0
                 result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
                 report.lips_pushed[arkit.ICT_53[k]] = pushed
+    t = _lap(result.steps, "lips", t)
 
     found_tongue = tongue.find_tongue(points, faces, skin, exclude=eye_mask)
     if found_tongue.any():
@@ -107,3 +123,4 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             # join the pieces) stays, or the bag would tear open under the lips.
             found_tongue &= ~skin
         result.extra["tongueOut"] = norm.invert_vectors(tongue.tongue_out(points, found_tongue, skin))
+    _lap(result.steps, "tongue", t)

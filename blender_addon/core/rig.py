@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     import scipy.sparse
 
     from . import features
-    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
-    from .mesh.proxy import build_proxy
+    from .mesh.head import Normalization
 
 # ``features`` and ``mesh`` (scipy.sparse, scipy.spatial, ARPACK) are imported inside the
 # functions that rig: the add-on imports this module when Blender starts (for RigError,
@@ -56,7 +55,10 @@ class RigResult:
     jaw_part: np.ndarray                # (V,) bool: loose parts that follow the jaw (lower teeth, tongue)
     facing_ok: bool                     # the face looks toward -Y
     provider: str                       # execution provider actually used
-    timings: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)   # seconds per stage; they add up to the rig's time
+    # Seconds of steps inside the stages, not added to the total: "cavities" (in "proxy"),
+    # the rules' "eyes", "blink", "lids", "lips", "tongue" (in "rules").
+    steps: dict = field(default_factory=dict)
     # ARKit shapes ICT has no shape for, made by the rules after the networks (tongueOut
     # when a tongue is found); absent names are still keys.
     extra: dict = field(default_factory=dict)
@@ -133,7 +135,7 @@ class PreparedHead:
 
 def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = True) -> PreparedHead:
     from . import features
-    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
+    from .mesh.head import normalize_head, split_parts
     from .mesh.proxy import build_proxy
 
     verts = np.asarray(verts_world, np.float64)
@@ -228,8 +230,6 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     verts_world = np.asarray(verts_world, np.float64)
     head = prepare_head(verts_world, faces, cavities)
     timings["proxy"] = time.perf_counter() - t
-    if cavities:
-        timings["cavities"] = head.cavity_seconds        # part of "proxy"
 
     t = time.perf_counter()
     stage(0.35, "inference")
@@ -291,8 +291,7 @@ def _check_finite(outputs: dict, model: str) -> None:
 def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray, strength: float,
             timings: dict, t_inference: float) -> RigResult:
     """Carry proxy results back to every vertex, in world units."""
-    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
-    from .mesh.proxy import build_proxy
+    from .mesh.head import looks_toward_minus_y
 
     info = inference.last_session_info()
     timings["inference"] = time.perf_counter() - t_inference
@@ -313,7 +312,8 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     # On the proxy: the same shape at a fraction of the cost for dense heads.
     facing = looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
-                     info.label if info else "", timings, notes=list(head.notes), cavity=head.cavity)
+                     info.label if info else "", timings, notes=list(head.notes), cavity=head.cavity,
+                     steps={} if head.cavity is None else {"cavities": head.cavity_seconds})
 
 
 def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,

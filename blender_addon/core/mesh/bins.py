@@ -6,8 +6,8 @@ of the head cover them when looked at along an axis (``eyes._covered``: what hid
 eyeball from the front; ``tongue._enclosed``: does a ray from inside the mouth meet the
 mesh). Testing every point against every triangle costs points x triangles: on a 69k-vertex
 head, seconds. A triangle of a dense head covers a handful of the points, so the points are
-put in a uniform grid of 2-D bins (about one point per bin) and each triangle is paired
-only with the points in the bins its bounding box overlaps.
+put in a uniform grid of 2-D bins and each triangle is paired only with the points in the
+bins its bounding box overlaps.
 
 The pairs are a *superset* of the (triangle, point) pairs whose point lies in the
 triangle's bounding box (grown by ``pad``): the caller runs its own exact test on them,
@@ -43,9 +43,13 @@ def box_pairs(points: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         return
     origin = points.min(0)
     extent = np.maximum(np.ptp(points, axis=0), 1e-300)
-    # About one point per bin over the points' bounding box (a thin strip: one row).
-    side = float(np.sqrt(extent[0] * extent[1] / len(points))) if extent.min() > 1e-300 else 0.0
-    side = max(side, float(extent.max()) / MAX_BINS_PER_AXIS)
+    # Bins as fine as the points' spacing or the triangles' size, whichever is finer: a
+    # bin then holds about one point (a dense grid of pixels) or a triangle's box covers
+    # about one bin (a few scattered points among many small triangles), so the pairs are
+    # about the (triangle, point-in-its-box) pairs themselves.
+    spacing = float(np.sqrt(extent[0] * extent[1] / len(points))) if extent.min() > 1e-300 else np.inf
+    size = float(np.median((hi - lo).max(1)))
+    side = max(min(spacing, size), float(extent.max()) / MAX_BINS_PER_AXIS)
     shape = np.minimum(np.floor(extent / side).astype(np.int64) + 1, MAX_BINS_PER_AXIS)
 
     def cell(x):

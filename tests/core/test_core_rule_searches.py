@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``core.mesh.bins``: the binned (triangle, point) pairs give the all-pairs answers exactly.
+"""The rules' searches give the answers of the all-pairs versions they replaced, exactly.
 
 The eye opening (``eyes._covered``) and the mouth's enclosure (``tongue._enclosed``) test
-only the pairs the bins offer; here each is compared with the all-pairs test it replaced
-(kept below as the reference), on meshes where many points sit on edges and corners."""
+only the (triangle, point) pairs the bins of ``core.mesh.bins`` offer; the lips' collision
+(``lip_collision``) finds the teeth near a lip as arrays of pairs and skips lips ahead of
+every tooth. Each is compared here with the all-pairs test it replaced (kept below as the
+reference), on meshes where many points sit on edges and corners."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from blender_addon.core import eyes, tongue
+from blender_addon.core import eyes, lip_collision, tongue
 from blender_addon.core.mesh.bins import box_pairs
 from blender_addon.core.mesh.proxy import loop_free_subdivide
 
@@ -114,3 +116,46 @@ def test_covered_matches_all_pairs(level):
     expected = _covered_all_pairs(xz, depth, verts, faces)
     assert 0 < expected.sum() < len(xz)
     np.testing.assert_array_equal(eyes._covered(xz, depth, verts, faces), expected)
+
+
+def _push_lips_out_all_pairs(p, skin, teeth, d):
+    """push_lips_out before: every lip searched, the front by all (tooth, lip) distances."""
+    reach, clearance = lip_collision.REACH, lip_collision.CLEARANCE
+
+    def front(t, q):
+        cell = np.floor(t[:, [0, 2]] / (reach / 4)).astype(np.int64)
+        order = np.lexsort((t[:, 1], cell[:, 1], cell[:, 0]))
+        first = np.ones(len(order), bool)
+        first[1:] = (np.diff(cell[order], axis=0) != 0).any(1)
+        t = t[order[first]]
+        dist2 = ((q[:, None] - t[None, :, [0, 2]]) ** 2).sum(-1)
+        return np.where(dist2 <= reach ** 2, t[None, :, 1], np.inf).min(1)
+
+    d = d.copy()
+    t_idx = np.flatnonzero(teeth)
+    lo, hi = p[t_idx].min(0) - reach, p[t_idx].max(0) + reach
+    lips = np.flatnonzero(skin & (p[:, 0] > lo[0]) & (p[:, 0] < hi[0]) & (p[:, 2] > lo[2]) & (p[:, 2] < hi[2])
+                          & (p[:, 1] < hi[1]))
+    lips = lips[p[lips, 1] < front(p[t_idx], p[lips][:, [0, 2]]) - clearance]
+    q = p[lips] + d[lips]
+    f = front(p[t_idx] + d[t_idx], q[:, [0, 2]])
+    behind = q[:, 1] > f - clearance
+    d[lips[behind], 1] = f[behind] - clearance - p[lips[behind], 1]
+    return d, int(behind.sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_push_lips_out_matches_all_pairs(seed):
+    # A row of teeth behind a sheet of lips; the shape pulls the lips back through them.
+    rng = np.random.default_rng(seed)
+    teeth = np.c_[rng.uniform(-0.12, 0.12, 800), rng.uniform(-0.02, 0.02, 800), rng.uniform(-0.3, -0.15, 800)]
+    lips = np.c_[rng.uniform(-0.2, 0.2, 3000), rng.uniform(-0.08, 0.03, 3000), rng.uniform(-0.35, -0.1, 3000)]
+    points = np.concatenate([teeth, lips])
+    skin = np.r_[np.zeros(len(teeth), bool), np.ones(len(lips), bool)]
+    delta = np.zeros_like(points)
+    delta[skin, 1] = rng.uniform(0.0, 0.08, len(lips))
+    delta[~skin, 2] = -0.02 * (seed % 2)                        # the lower teeth drop with the jaw
+    got, pushed = lip_collision.push_lips_out(points, skin, ~skin, delta)
+    expected, expected_pushed = _push_lips_out_all_pairs(points, skin, ~skin, delta)
+    assert expected_pushed > 100 and pushed == expected_pushed
+    np.testing.assert_array_equal(got, expected)

@@ -386,13 +386,19 @@ def _eye_faces(eye: Eye, verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     f = np.asarray(faces)
     # Per vertex, then per face (a corner near the disc; a corner in front of the centre).
     v = np.asarray(verts)
-    near = (np.abs(v[:, [0, 2]] - eye.centre[[0, 2]]) < 1.3 * eye.radius).all(-1)[f].any(1)
-    near &= (v[:, 1] < eye.centre[1] + eye.radius)[f].any(1)
+    near_v = (np.abs(v[:, 0] - eye.centre[0]) < 1.3 * eye.radius) & (np.abs(v[:, 2] - eye.centre[2]) < 1.3 * eye.radius)
+    near = _any_corner(near_v, f) & _any_corner(v[:, 1] < eye.centre[1] + eye.radius, f)
     if eye.source != "object":
         own = np.zeros(len(verts), bool)
         own[eye.vertices[eye.weights > 0]] = True
-        near &= ~own[f].any(1)
+        near &= ~_any_corner(own, f)
     return f[near]
+
+
+def _any_corner(mask: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """(F,) a corner of each face is in ``mask`` (three gathers: numpy's any over a length-3
+    axis costs several times more)."""
+    return mask[f[:, 0]] | mask[f[:, 1]] | mask[f[:, 2]]
 
 
 def opening(eye: Eye, verts: np.ndarray, faces: np.ndarray, grid: int = GRID) -> Opening:

@@ -13,6 +13,7 @@ The bpy layer (``rig/ops.py``) only reads the mesh and writes the results.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 # ``features`` and ``mesh`` (scipy.sparse, scipy.spatial, ARPACK) are imported inside the
 # functions that rig: the add-on imports this module when Blender starts (for RigError,
-# RigResult), and scipy there would add ~0.35 s to every Blender start-up.
+# RigResult), and scipy there would add ~0.35 s to every Blender start-up. The add-on
+# imports them on a background thread once Blender has started instead (``start_warm_up``).
 from .regions import REGION_NAMES
 
 MIN_SKIN_VERTS = 30
@@ -41,6 +43,33 @@ LARGE_HEAD_VERTS = 2_000_000
 
 RIG_MODEL = "rig.onnx"
 LOCALIZER_MODEL = "localizer.onnx"
+
+
+_warm_up: threading.Thread | None = None
+
+
+def _import_rig_modules() -> None:
+    try:
+        from . import cavities, face_rules, features  # noqa: F401  (SciPy's sparse, csgraph, ARPACK, k-d trees)
+        from .mesh import proxy  # noqa: F401
+    except Exception:       # a broken install: the rig itself raises it, with its message
+        pass
+
+
+def start_warm_up() -> None:
+    """Import what a rig needs on a background thread: SciPy costs ~0.3 s on a 2-core
+    laptop, which the first Rig Face would otherwise pay. Imports only, nothing computed.
+    The rig waits for the thread before its own imports, so the two never import at once."""
+    global _warm_up
+    if _warm_up is None:
+        _warm_up = threading.Thread(target=_import_rig_modules, name="facsimile-warm-up", daemon=True)
+        _warm_up.start()
+
+
+def wait_for_warm_up() -> None:
+    """Block until the warm-up started by :func:`start_warm_up` is done (no-op otherwise)."""
+    if _warm_up is not None:
+        _warm_up.join()
 
 
 class RigError(FacsimileError, ValueError):
@@ -134,6 +163,7 @@ class PreparedHead:
 
 
 def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = True) -> PreparedHead:
+    wait_for_warm_up()
     from . import features
     from .mesh.head import normalize_head, split_parts
     from .mesh.proxy import build_proxy

@@ -83,6 +83,9 @@ class Eye:
     vertices: np.ndarray          # indices: into the head mesh ("part", "welded") or the object
     weights: np.ndarray           # (n,) share of the rotation each vertex follows (1 for rigid eyeballs)
     obj: int = -1                 # which separate object ("object" only)
+    # The last openings measured (``opening``) with copies of their inputs: the rules ask
+    # for the rest opening of each eye seven times (closure, blink, four lid shapes).
+    _openings: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def suffix(self) -> str:
@@ -403,11 +406,20 @@ def _any_corner(mask: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def opening(eye: Eye, verts: np.ndarray, faces: np.ndarray, grid: int = GRID) -> Opening:
     """What a viewer in front sees of the eyeball (``verts`` canonical, ``faces`` the skin's;
-    faces of the eye itself are ignored)."""
+    faces of the eye itself are ignored). The last two answers are kept on ``eye`` and
+    given again for equal inputs (the same eye, vertex positions, faces and grid)."""
+    key = (np.asarray(verts, np.float64), np.asarray(faces), grid, eye.centre, eye.radius, eye.source,
+           eye.vertices, eye.weights)
+    for seen, answer in eye._openings:
+        if all(a is b or np.array_equal(a, b) for a, b in zip(seen, key)):
+            return answer
     xz, depth, area = _disc(eye, grid)
     f = _eye_faces(eye, verts, faces)
     covered = _covered(xz, depth + COVER_TOLERANCE * eye.radius, np.asarray(verts, np.float64), f)
-    return Opening(xz, depth, ~covered, area)
+    answer = Opening(xz, depth, ~covered, area)
+    copies = tuple(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in key)
+    eye._openings = [(copies, answer)] + eye._openings[:1]
+    return answer
 
 
 def lid_closure(eye: Eye, verts: np.ndarray, faces: np.ndarray, delta: np.ndarray) -> float:
@@ -433,15 +445,18 @@ def _margins(eye: Eye, verts: np.ndarray, faces: np.ndarray, candidates: np.ndar
     depth = op.depth[op.open]
     cols = np.round((xz[:, 0] - xz[:, 0].min()) / np.sqrt(op.pixel_area)).astype(int)
     tree = cKDTree(verts[candidates])
-    ups, lows, xs = [], [], []
-    for col in np.unique(cols):
-        m = np.flatnonzero(cols == col)
-        top, bot = m[np.argmax(xz[m, 1])], m[np.argmin(xz[m, 1])]
-        for k, out in ((top, ups), (bot, lows)):
-            point = np.array([xz[k, 0], depth[k], xz[k, 1]])
-            out.append(candidates[tree.query(point)[1]])
-        xs.append(xz[m[0], 0])
-    return np.array(ups), np.array(lows), np.array(xs)
+    # Per column (in increasing order): its top and bottom pixel, the first one on ties, as
+    # a loop of argmax/argmin would pick them; then one query for all of them.
+    col = np.unique(cols, return_inverse=True)[1]
+    order = np.arange(len(cols))
+
+    def first_per_column(*keys):
+        o = np.lexsort((order, *keys, col))
+        return o[np.r_[True, col[o][1:] != col[o][:-1]]]
+
+    top, bot, first = first_per_column(-xz[:, 1]), first_per_column(xz[:, 1]), first_per_column()
+    ups, lows = (candidates[tree.query(np.stack([xz[k, 0], depth[k], xz[k, 1]], axis=1))[1]] for k in (top, bot))
+    return ups, lows, xz[first, 0]
 
 
 def complete_blink(eye: Eye, verts: np.ndarray, faces: np.ndarray, skin: np.ndarray,

@@ -159,3 +159,18 @@ def test_push_lips_out_matches_all_pairs(seed):
     expected, expected_pushed = _push_lips_out_all_pairs(points, skin, ~skin, delta)
     assert expected_pushed > 100 and pushed == expected_pushed
     np.testing.assert_array_equal(got, expected)
+
+
+def test_peak_motion_is_the_largest_row_norm():
+    from blender_addon.core import arkit, rig
+
+    rng = np.random.default_rng(3)
+    n = 500
+    deltas = (rng.normal(size=(53, n, 3)) * rng.uniform(0.001, 0.1, (53, 1, 1))).astype(np.float32)
+    skin = rng.random(n) < 0.7
+    verts = rng.normal(size=(n, 3))
+    result = rig.RigResult(np.zeros((n, 1)), deltas, skin, np.zeros(n, bool), True, "CPU")
+    peaks = np.linalg.norm(deltas[:, skin], axis=2).max(axis=1)
+    peaks[[i for i, name in enumerate(arkit.ICT_53) if name.startswith(rig.RULE_SHAPES)]] = 0.0
+    best = int(np.argmax(peaks))
+    assert rig.peak_motion(result, verts) == (float(peaks[best]) / float(np.ptp(verts[skin, 0])), arkit.ICT_53[best])

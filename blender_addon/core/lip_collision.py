@@ -56,6 +56,29 @@ def _front(teeth: np.ndarray, query_xz: np.ndarray) -> np.ndarray:
     return out
 
 
+_rest: list = []     # [(copies of points, skin, teeth), lips]: the last head's lips at rest
+
+
+def _lips_at_rest(p: np.ndarray, skin: np.ndarray, teeth: np.ndarray, t_idx: np.ndarray) -> np.ndarray:
+    """Skin vertices in front of the teeth at rest, near them. The four jaw shapes of one
+    head ask with the same rest geometry: the last answer is kept with copies of its inputs."""
+    for inputs, lips in _rest[:1]:
+        if all(np.array_equal(a, b) for a, b in zip(inputs, (p, skin, teeth))):
+            return lips
+    lo, hi = p[t_idx].min(0) - REACH, p[t_idx].max(0) + REACH
+    lips = np.flatnonzero(skin & (p[:, 0] > lo[0]) & (p[:, 0] < hi[0]) & (p[:, 2] > lo[2]) & (p[:, 2] < hi[2])
+                          & (p[:, 1] < hi[1]))
+    if len(lips):
+        # In front of the teeth at rest. A vertex ahead of every tooth needs no search (the
+        # front of the teeth near it is never nearer than the frontmost tooth).
+        ahead = p[lips, 1] < p[t_idx, 1].min() - CLEARANCE
+        rest_front = _front(p[t_idx], p[lips[~ahead]][:, [0, 2]])
+        ahead[~ahead] = p[lips[~ahead], 1] < rest_front - CLEARANCE
+        lips = lips[ahead]
+    _rest[:] = [((p.copy(), skin.copy(), teeth.copy()), lips)]
+    return lips
+
+
 def push_lips_out(points: np.ndarray, skin: np.ndarray, teeth: np.ndarray,
                   delta: np.ndarray) -> tuple[np.ndarray, int]:
     """``delta`` (V,3 canonical, one shape) with the lips kept in front of the teeth, and
@@ -65,17 +88,9 @@ def push_lips_out(points: np.ndarray, skin: np.ndarray, teeth: np.ndarray,
     t_idx = np.flatnonzero(teeth)
     if len(t_idx) == 0:
         return d, 0
-    lo, hi = p[t_idx].min(0) - REACH, p[t_idx].max(0) + REACH
-    lips = np.flatnonzero(skin & (p[:, 0] > lo[0]) & (p[:, 0] < hi[0]) & (p[:, 2] > lo[2]) & (p[:, 2] < hi[2])
-                          & (p[:, 1] < hi[1]))
+    lips = _lips_at_rest(p, np.asarray(skin, bool), np.asarray(teeth, bool), t_idx)
     if len(lips) == 0:
         return d, 0
-    # In front of the teeth at rest. A vertex ahead of every tooth needs no search (the
-    # front of the teeth near it is never nearer than the frontmost tooth).
-    ahead = p[lips, 1] < p[t_idx, 1].min() - CLEARANCE
-    rest_front = _front(p[t_idx], p[lips[~ahead]][:, [0, 2]])
-    ahead[~ahead] = p[lips[~ahead], 1] < rest_front - CLEARANCE
-    lips = lips[ahead]
     q = p[lips] + d[lips]
     moved_teeth = p[t_idx] + d[t_idx]
     front = np.full(len(q), np.inf)                              # +inf: ahead of every tooth

@@ -155,10 +155,11 @@ def test_push_lips_out_matches_all_pairs(seed):
     delta = np.zeros_like(points)
     delta[skin, 1] = rng.uniform(0.0, 0.08, len(lips))
     delta[~skin, 2] = -0.02 * (seed % 2)                        # the lower teeth drop with the jaw
-    got, pushed = lip_collision.push_lips_out(points, skin, ~skin, delta)
-    expected, expected_pushed = _push_lips_out_all_pairs(points, skin, ~skin, delta)
-    assert expected_pushed > 100 and pushed == expected_pushed
-    np.testing.assert_array_equal(got, expected)
+    for shape in (delta, delta * [1.0, 0.5, 1.0]):               # the second with the lips at rest kept
+        got, pushed = lip_collision.push_lips_out(points, skin, ~skin, shape)
+        expected, expected_pushed = _push_lips_out_all_pairs(points, skin, ~skin, shape)
+        assert expected_pushed > 20 and pushed == expected_pushed
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_peak_motion_is_the_largest_row_norm():

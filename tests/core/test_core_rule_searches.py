@@ -175,3 +175,17 @@ def test_peak_motion_is_the_largest_row_norm():
     peaks[[i for i, name in enumerate(arkit.ICT_53) if name.startswith(rig.RULE_SHAPES)]] = 0.0
     best = int(np.argmax(peaks))
     assert rig.peak_motion(result, verts) == (float(peaks[best]) / float(np.ptp(verts[skin, 0])), arkit.ICT_53[best])
+
+
+def test_pairs_come_in_bounded_chunks(monkeypatch):
+    from blender_addon.core.mesh import bins
+
+    monkeypatch.setattr(bins, "CHUNK_PAIRS", 64)
+    rng = np.random.default_rng(5)
+    points = rng.random((400, 2))
+    lo = rng.random((300, 2)) * 0.9
+    hi = lo + rng.choice([0.005, 0.5], (300, 1))          # small boxes and boxes over half the points
+    chunks = list(bins.box_pairs(points, lo, hi))
+    assert len(chunks) > 10
+    got = [pair for t, q in chunks for pair in zip(t.tolist(), q.tolist())]
+    assert len(got) == len(set(got)) and _all_pairs(points, lo, hi) <= set(got)

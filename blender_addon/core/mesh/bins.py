@@ -66,17 +66,25 @@ def box_pairs(points: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     tris = np.flatnonzero(valid)
     c0 = np.clip(c0[valid], 0, shape - 1).astype(np.int64)
     c1 = np.clip(c1[valid], 0, shape - 1).astype(np.int64)
-    # Per triangle, the bins of its box, row by row (one run of consecutive bins per row).
+    # Per triangle, the bins of its box, row by row (one run of consecutive bins per row);
+    # triangles in groups of about CHUNK_PAIRS rows and runs in chunks of about CHUNK_PAIRS
+    # pairs, so memory stays bounded whatever the sizes.
     rows = c1[:, 0] - c0[:, 0] + 1
-    row_tri, row = _expand(c0[:, 0], rows)
-    run_start = bin_start[row * shape[1] + c0[row_tri, 1]]
-    run_end = bin_start[row * shape[1] + c1[row_tri, 1] + 1]
-    counts = run_end - run_start
-    # Chunks of whole runs, each about CHUNK_PAIRS pairs.
-    total = np.cumsum(counts)
+    tri_bounds = _bounds(np.cumsum(rows))
+    for ta, tb in zip(tri_bounds[:-1], tri_bounds[1:]):
+        row_tri, row = _expand(c0[ta:tb, 0], rows[ta:tb])
+        row_tri += ta
+        run_start = bin_start[row * shape[1] + c0[row_tri, 1]]
+        counts = bin_start[row * shape[1] + c1[row_tri, 1] + 1] - run_start
+        bounds = _bounds(np.cumsum(counts))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            owner, slot = _expand(run_start[a:b], counts[a:b])
+            if len(owner):
+                yield tris[row_tri[a:b][owner]], order[slot]
+
+
+def _bounds(total: np.ndarray) -> np.ndarray:
+    """Cut points that split items of cumulative sizes ``total`` into chunks of about
+    CHUNK_PAIRS (an item larger than that is a chunk of its own)."""
     cuts = np.searchsorted(total, np.arange(CHUNK_PAIRS, int(total[-1]) if len(total) else 0, CHUNK_PAIRS))
-    bounds = np.unique(np.concatenate([[0], cuts, [len(counts)]]))
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        owner, slot = _expand(run_start[a:b], counts[a:b])
-        if len(owner):
-            yield tris[row_tri[a:b][owner]], order[slot]
+    return np.unique(np.concatenate([[0], cuts, [len(total)]]))

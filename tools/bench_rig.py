@@ -253,7 +253,14 @@ def cold_rows() -> list[str]:
     rows = [(_cold_runs(True), "fresh Blender: the add-on's background import done"),
             (_cold_runs(False), "no warm-up (a script, the command line): SciPy imported in the click")]
     r = min(rows[0][0], key=lambda x: x["total"])
-    verdict = "under" if r["total"] < COLD_TARGET else "**over**"
+    if r["total"] < COLD_TARGET:
+        verdict = f"under the {COLD_TARGET:.0f} s target"
+    elif r["cpu"] < COLD_TARGET and r["load"] > (os.cpu_count() or 1):
+        verdict = (f"**over** the {COLD_TARGET:.0f} s target in wall-clock time on this machine, shared at the "
+                   f"time (load {r['load']:.1f} on {os.cpu_count()} cores); its processor time, {r['cpu']:.2f} s, "
+                   "is under it")
+    else:
+        verdict = f"**over** the {COLD_TARGET:.0f} s target"
     lines = [
         f"First Rig Face in a fresh Blender on {r['source']} with its eyeballs and teeth (tongue included) in one "
         f"mesh, re-meshed to {r['n']:,} vertices; provider {r['provider']}. Each try is a new process: bpy "
@@ -262,7 +269,7 @@ def cold_rows() -> list[str]:
         "With a window, Blender runs the add-on's warm-up a second after it starts: SciPy imported on a "
         "background thread (`core.rig.start_warm_up`; imports only); the first row waits for it before the "
         "click, the second row has none, as in a script or the command line, where the click imports SciPy. "
-        f"Fastest of {COLD_RUNS} tries each; the fresh-Blender click is {verdict} the {COLD_TARGET:.0f} s target. "
+        f"Fastest of {COLD_RUNS} tries each; the fresh-Blender click is {verdict}. "
         "*CPU s*: processor time of all the process's threads during the click (on a machine shared with other "
         f"work the wall-clock time grows, this does not; load average {r['load']:.1f} on this run).",
         "",

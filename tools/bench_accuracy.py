@@ -189,7 +189,7 @@ def _artist_row(head, model_dir) -> dict:
         m["blink_share"] = blink_share(pred, head.gt, head.names, head.unit_mm)
         m["cavity_vertices"] = int(0 if result.cavity is None else result.cavity.sum())
         m["seconds"] = seconds
-        m["cavity_seconds"] = float(result.timings.get("cavities", 0.0))
+        m["cavity_seconds"] = float(result.steps.get("cavities", 0.0))
         if head.mouth_part is not None and result.cavity is not None and (head.mouth_part == 0).any():
             truth = head.mouth_part == 0
             m["cavity_found"] = float((result.cavity & truth).sum() / truth.sum())

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
+from . import parallel
 from .mesh.topology import connected_components, face_areas, vertex_normals
 
 DIRECTIONS = 64            # view directions over the whole sphere (a Fibonacci lattice)
@@ -116,32 +117,39 @@ def outer_visibility(verts: np.ndarray, faces: np.ndarray, occluders=None,
     points = np.concatenate(parts)
     normals = _oriented_normals(verts, faces)
     dirs = fibonacci_directions(directions)
-    seen = np.zeros(len(verts))
     # Depth tolerance: neighbouring samples of the same surface in one pixel differ by up
     # to a pixel at grazing angles; a wall behind it (a socket behind the lid) lies further.
     tolerance = 1.5 * pixel
     centre = points.mean(0)
     p = points - centre
     q = verts - centre
-    for d in dirs:
-        # An orthonormal frame whose third axis points from the head toward the viewer.
-        helper = np.array([1.0, 0, 0]) if abs(d[0]) < 0.9 else np.array([0, 1.0, 0])
-        e1 = np.cross(d, helper)
-        e1 /= np.linalg.norm(e1)
-        e2 = np.cross(d, e1)
-        basis = np.stack([e1, e2, d], axis=1)
-        pp, qq = p @ basis, q @ basis
-        lo = np.minimum(pp[:, :2].min(0), qq[:, :2].min(0))
-        ij = np.floor((pp[:, :2] - lo) / pixel).astype(np.int64)
-        qij = np.floor((qq[:, :2] - lo) / pixel).astype(np.int64)
-        width = int(max(ij[:, 1].max(), qij[:, 1].max())) + 1
-        cells = (int(max(ij[:, 0].max(), qij[:, 0].max())) + 1) * width
-        # Nearest to the viewer = largest height along d, per pixel (a dense buffer: the
-        # grid has about as many pixels as the surface has samples).
-        top = np.full(cells, -np.inf)
-        np.maximum.at(top, ij[:, 0] * width + ij[:, 1], pp[:, 2])
-        front = top[qij[:, 0] * width + qij[:, 1]]
-        seen += (qq[:, 2] >= front - tolerance) & (normals @ d > 0.0)
+
+    def count(chunk):
+        """How many of the directions ``chunk`` see each vertex."""
+        seen = np.zeros(len(verts), np.int64)
+        for d in chunk:
+            # An orthonormal frame whose third axis points from the head toward the viewer.
+            helper = np.array([1.0, 0, 0]) if abs(d[0]) < 0.9 else np.array([0, 1.0, 0])
+            e1 = np.cross(d, helper)
+            e1 /= np.linalg.norm(e1)
+            e2 = np.cross(d, e1)
+            basis = np.stack([e1, e2, d], axis=1)
+            pp, qq = p @ basis, q @ basis
+            lo = np.minimum(pp[:, :2].min(0), qq[:, :2].min(0))
+            ij = np.floor((pp[:, :2] - lo) / pixel).astype(np.int64)
+            qij = np.floor((qq[:, :2] - lo) / pixel).astype(np.int64)
+            width = int(max(ij[:, 1].max(), qij[:, 1].max())) + 1
+            cells = (int(max(ij[:, 0].max(), qij[:, 0].max())) + 1) * width
+            # Nearest to the viewer = largest height along d, per pixel (a dense buffer: the
+            # grid has about as many pixels as the surface has samples).
+            top = np.full(cells, -np.inf)
+            np.maximum.at(top, ij[:, 0] * width + ij[:, 1], pp[:, 2])
+            front = top[qij[:, 0] * width + qij[:, 1]]
+            seen += (qq[:, 2] >= front - tolerance) & (normals @ d > 0.0)
+        return seen
+
+    # The directions are independent: a share of them per core (counts add up exactly).
+    seen = sum(parallel.map_chunks(count, np.array_split(dirs, parallel.workers())))
     return seen / len(dirs)
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .mesh.bins import box_pairs
+
 # Gaze angle (degrees) at weight 1, per direction. Measured on the facecap performance
 # (tools/bench_accuracy_eyes.py ``calibrate_gaze``): the recorded eye rotations
 # (``eye_rot_L/R``, absolute, so weights 0 = looking straight ahead) against the eyeLook*
@@ -83,6 +85,9 @@ class Eye:
     vertices: np.ndarray          # indices: into the head mesh ("part", "welded") or the object
     weights: np.ndarray           # (n,) share of the rotation each vertex follows (1 for rigid eyeballs)
     obj: int = -1                 # which separate object ("object" only)
+    # The last openings measured (``opening``) with copies of their inputs: the rules ask
+    # for the rest opening of each eye seven times (closure, blink, four lid shapes).
+    _openings: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def suffix(self) -> str:
@@ -369,38 +374,54 @@ def _covered(xz: np.ndarray, depth: np.ndarray, verts: np.ndarray, faces: np.nda
     a, e1, e2, den, tri = a[ok], e1[ok], e2[ok], den[ok], tri[ok]
     lo = np.minimum(np.minimum(tri[:, 0], tri[:, 1]), tri[:, 2])[:, [0, 2]]
     hi = np.maximum(np.maximum(tri[:, 0], tri[:, 1]), tri[:, 2])[:, [0, 2]]
-    for s in range(0, len(a), 256):
-        sl = slice(s, s + 256)
-        d = xz[None, :, :] - a[sl, None, :]                      # (t,P,2)
-        u = (d[..., 0] * e2[sl, None, 1] - d[..., 1] * e2[sl, None, 0]) / den[sl, None]
-        v = (e1[sl, None, 0] * d[..., 1] - e1[sl, None, 1] * d[..., 0]) / den[sl, None]
+    # Each triangle meets only the pixels in its box (``mesh.bins``), not all of them.
+    for t, q in box_pairs(xz, lo, hi, pad=1e-12):
+        d = xz[q] - a[t]
+        u = (d[:, 0] * e2[t, 1] - d[:, 1] * e2[t, 0]) / den[t]
+        v = (e1[t, 0] * d[:, 1] - e1[t, 1] * d[:, 0]) / den[t]
         inside = (u >= -1e-9) & (v >= -1e-9) & (u + v <= 1 + 1e-9)
-        inside &= ((xz[None] >= lo[sl, None] - 1e-12) & (xz[None] <= hi[sl, None] + 1e-12)).all(-1)
-        y = tri[sl, 0, 1][:, None] * (1 - u - v) + tri[sl, 1, 1][:, None] * u + tri[sl, 2, 1][:, None] * v
-        covered |= (inside & (y < depth[None])).any(0)
+        inside &= ((xz[q] >= lo[t] - 1e-12) & (xz[q] <= hi[t] + 1e-12)).all(-1)
+        y = tri[t, 0, 1] * (1 - u - v) + tri[t, 1, 1] * u + tri[t, 2, 1] * v
+        covered[q[inside & (y < depth[q])]] = True
     return covered
 
 
 def _eye_faces(eye: Eye, verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Skin faces that can hide the eyeball: near its disc, not part of the eye itself."""
     f = np.asarray(faces)
-    tri = verts[f]
-    near = (np.abs(tri[:, :, [0, 2]] - eye.centre[[0, 2]]) < 1.3 * eye.radius).all(-1).any(1)
-    near &= tri[:, :, 1].min(1) < eye.centre[1] + eye.radius
+    # Per vertex, then per face (a corner near the disc; a corner in front of the centre).
+    v = np.asarray(verts)
+    near_v = (np.abs(v[:, 0] - eye.centre[0]) < 1.3 * eye.radius) & (np.abs(v[:, 2] - eye.centre[2]) < 1.3 * eye.radius)
+    near = _any_corner(near_v, f) & _any_corner(v[:, 1] < eye.centre[1] + eye.radius, f)
     if eye.source != "object":
         own = np.zeros(len(verts), bool)
         own[eye.vertices[eye.weights > 0]] = True
-        near &= ~own[f].any(1)
+        near &= ~_any_corner(own, f)
     return f[near]
+
+
+def _any_corner(mask: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """(F,) a corner of each face is in ``mask`` (three gathers: numpy's any over a length-3
+    axis costs several times more)."""
+    return mask[f[:, 0]] | mask[f[:, 1]] | mask[f[:, 2]]
 
 
 def opening(eye: Eye, verts: np.ndarray, faces: np.ndarray, grid: int = GRID) -> Opening:
     """What a viewer in front sees of the eyeball (``verts`` canonical, ``faces`` the skin's;
-    faces of the eye itself are ignored)."""
+    faces of the eye itself are ignored). The last two answers are kept on ``eye`` and
+    given again for equal inputs (the same eye, vertex positions, faces and grid)."""
+    key = (np.asarray(verts, np.float64), np.asarray(faces), grid, eye.centre, eye.radius, eye.source,
+           eye.vertices, eye.weights)
+    for seen, answer in eye._openings:
+        if all(a is b or np.array_equal(a, b) for a, b in zip(seen, key)):
+            return answer
     xz, depth, area = _disc(eye, grid)
     f = _eye_faces(eye, verts, faces)
     covered = _covered(xz, depth + COVER_TOLERANCE * eye.radius, np.asarray(verts, np.float64), f)
-    return Opening(xz, depth, ~covered, area)
+    answer = Opening(xz, depth, ~covered, area)
+    copies = tuple(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in key)
+    eye._openings = [(copies, answer)] + eye._openings[:1]
+    return answer
 
 
 def lid_closure(eye: Eye, verts: np.ndarray, faces: np.ndarray, delta: np.ndarray) -> float:
@@ -426,15 +447,18 @@ def _margins(eye: Eye, verts: np.ndarray, faces: np.ndarray, candidates: np.ndar
     depth = op.depth[op.open]
     cols = np.round((xz[:, 0] - xz[:, 0].min()) / np.sqrt(op.pixel_area)).astype(int)
     tree = cKDTree(verts[candidates])
-    ups, lows, xs = [], [], []
-    for col in np.unique(cols):
-        m = np.flatnonzero(cols == col)
-        top, bot = m[np.argmax(xz[m, 1])], m[np.argmin(xz[m, 1])]
-        for k, out in ((top, ups), (bot, lows)):
-            point = np.array([xz[k, 0], depth[k], xz[k, 1]])
-            out.append(candidates[tree.query(point)[1]])
-        xs.append(xz[m[0], 0])
-    return np.array(ups), np.array(lows), np.array(xs)
+    # Per column (in increasing order): its top and bottom pixel, the first one on ties, as
+    # a loop of argmax/argmin would pick them; then one query for all of them.
+    col = np.unique(cols, return_inverse=True)[1]
+    order = np.arange(len(cols))
+
+    def first_per_column(*keys):
+        o = np.lexsort((order, *keys, col))
+        return o[np.r_[True, col[o][1:] != col[o][:-1]]]
+
+    top, bot, first = first_per_column(-xz[:, 1]), first_per_column(xz[:, 1]), first_per_column()
+    ups, lows = (candidates[tree.query(np.stack([xz[k, 0], depth[k], xz[k, 1]], axis=1))[1]] for k in (top, bot))
+    return ups, lows, xz[first, 0]
 
 
 def complete_blink(eye: Eye, verts: np.ndarray, faces: np.ndarray, skin: np.ndarray,

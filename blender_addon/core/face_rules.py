@@ -23,6 +23,8 @@ deltas into the :class:`rig.RigResult`.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from . import arkit, eyes, lid_shapes, lip_collision, parts, tongue
@@ -36,16 +38,32 @@ def _ict(name: str) -> int:
     raise KeyError(name)
 
 
+def _changed(after: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """(V,) rows of two (V,3) shapes that differ (column by column: numpy's reductions over
+    a length-3 axis cost several times more on a dense head)."""
+    d = after != before
+    return d[:, 0] | d[:, 1] | d[:, 2]
+
+
+def _lap(steps: dict, name: str, since: float) -> float:
+    """Add the seconds since ``since`` to ``steps[name]`` (``RigResult.steps``: what each
+    rule costs, for ``bench rig``); returns now."""
+    now = time.perf_counter()
+    steps[name] = steps.get(name, 0.0) + now - since
+    return now
+
+
 def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], complete_blink: bool = True) -> None:
     """Apply the three rules to ``result`` in place. ``deltas_proxy`` (P,53,3) canonical
     deltas on the proxy (read for the mouth line only: the rules read geometry); ``objects``
     separate eye meshes, world space; ``complete_blink`` False leaves the blink as the
     localization made it (painted groups)."""
+    t = time.perf_counter()
     norm = head.norm
     points = norm.apply(head.verts_world).astype(np.float64)
     faces = np.asarray(head.faces, np.int64)
     skin = head.skin
-    skin_faces = faces[skin[faces].all(1)]
+    skin_faces = faces[skin[faces[:, 0]] & skin[faces[:, 1]] & skin[faces[:, 2]]]
     canon_objects = [norm.apply(o).astype(np.float64) for o in objects]
     report = result.report
     found = eyes.find_eyes(points, head.part_labels, skin, skin_faces, canon_objects)
@@ -60,6 +78,7 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             eye_mask[eye.vertices] = True
             for name, d in eyes.gaze_deltas(eye, points[eye.vertices]).items():
                 result.ict_deltas[_ict(name), eye.vertices] += norm.invert_vectors(d)
+        t = _lap(result.steps, "eyes", t)
         blink = _ict(f"eyeBlink{eye.side}")
         before = norm.apply_vectors(result.ict_deltas[blink]).astype(np.float64)
         closure = eyes.lid_closure(eye, points, skin_faces, before)
@@ -69,11 +88,12 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             after = eyes.complete_blink(eye, points, skin_faces, skin, before)
             if eye.source != "object":
                 after[eye.vertices] = before[eye.vertices]       # the eyeball itself never blinks
-            changed = np.abs(after - before).max(1) > 0
+            changed = _changed(after, before)
             result.ict_deltas[blink, changed] = norm.invert_vectors(after[changed])
             closure = eyes.lid_closure(eye, points, skin_faces, after)
             report.completed[eye.side] = True
         report.closure[eye.side] = closure
+        t = _lap(result.steps, "blink", t)
         # eyeSquint raises the lower lid, eyeWide lifts the upper one, on the same margins;
         # the upper lid rides with eyeLookDown/Up.
         for key, which, share in (("eyeSquint", "lower", lid_shapes.SQUINT_SHARE),
@@ -85,8 +105,10 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             after = lid_shapes.move_margin(eye, points, skin_faces, skin, before, which, share)
             if eye.source != "object":
                 after[eye.vertices] = before[eye.vertices]
-            changed = np.abs(after - before).max(1) > 0
+            changed = _changed(after, before)
             result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
+        t = _lap(result.steps, "lids", t)
+    t = _lap(result.steps, "eyes", t)
 
     # Lips stay in front of the teeth in the jaw shapes (core.lip_collision).
     teeth = lip_collision.teeth_mask(points, head.part_labels, eye_mask)
@@ -95,9 +117,10 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
             before = norm.apply_vectors(result.ict_deltas[k]).astype(np.float64)
             after, pushed = lip_collision.push_lips_out(points, skin, teeth, before)
             if pushed:
-                changed = np.abs(after - before).max(1) > 0
+                changed = _changed(after, before)
                 result.ict_deltas[k, changed] = norm.invert_vectors(after[changed])
                 report.lips_pushed[arkit.ICT_53[k]] = pushed
+    t = _lap(result.steps, "lips", t)
 
     found_tongue = tongue.find_tongue(points, faces, skin, exclude=eye_mask)
     if found_tongue.any():
@@ -116,3 +139,4 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
         line = parts.mouth_line(head.prepared.verts, deltas_proxy) if len(deltas_proxy) else None
         moved = tongue.tongue_out(points, body if body.any() else found_tongue, skin, line, body=body.any())
         result.extra["tongueOut"] = norm.invert_vectors(moved)
+    _lap(result.steps, "tongue", t)

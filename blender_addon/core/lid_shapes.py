@@ -39,9 +39,12 @@ LID_RIDE = {"Down": 0.46, "Up": -0.38}
 def _gap(eye: eyes.Eye, v: np.ndarray, faces: np.ndarray, skin: np.ndarray):
     """Margins and the rest gap per column: (ups, lows, gap (n_ups,3) upper -> lower, and
     the lower margin's gap (n_lows,3) lower -> upper), or None without an opening."""
-    rel = v - eye.centre
+    # Only vertices in a band about the eye's x can be within two radii (the band is a
+    # hair wider than that, so rounding in the distance never drops one).
+    band = np.flatnonzero(np.abs(v[:, 0] - eye.centre[0]) < 2.0 * eye.radius * (1 + 1e-9))
+    rel = v[band] - eye.centre
     dist = np.linalg.norm(rel, axis=1)
-    cand = np.flatnonzero(skin & (dist < 2.0 * eye.radius) & (rel[:, 1] < 0.0))
+    cand = band[skin[band] & (dist < 2.0 * eye.radius) & (rel[:, 1] < 0.0)]
     found = eyes._margins(eye, v, faces, cand)
     if found is None:
         return None
@@ -76,15 +79,19 @@ def move_margin(eye: eyes.Eye, verts: np.ndarray, faces: np.ndarray, skin: np.nd
     fix = np.where((short & keep)[:, None], (share - done)[:, None] * gap, 0.0)
     if not fix.any():
         return d
-    rel = v - eye.centre
+    # The lid lies within 1.5 radii of the eye in x: the rest of the head is never looked at.
+    band = np.flatnonzero(np.abs(v[:, 0] - eye.centre[0]) < 1.5 * eye.radius)
+    vb = v[band]
+    rel = vb - eye.centre
     dist = np.linalg.norm(rel, axis=1)
     xs, first = np.unique(v[margin, 0], return_index=True)
-    up_z = np.interp(v[:, 0], *_sorted(v[ups, 0], v[ups, 2]))
-    low_z = np.interp(v[:, 0], *_sorted(v[lows, 0], v[lows, 2]))
+    up_z = np.interp(vb[:, 0], *_sorted(v[ups, 0], v[ups, 2]))
+    low_z = np.interp(vb[:, 0], *_sorted(v[lows, 0], v[lows, 2]))
     mid = 0.5 * (up_z + low_z)
-    lid = skin & (rel[:, 1] < 0.0) & (dist >= 0.98 * eye.radius) & (np.abs(rel[:, 0]) < 1.5 * eye.radius)
-    lid &= (v[:, 2] >= mid) if which == "upper" else (v[:, 2] <= mid)
-    idx = np.flatnonzero(lid)
+    lid = skin[band] & (rel[:, 1] < 0.0) & (dist >= 0.98 * eye.radius)
+    lid &= (vb[:, 2] >= mid) if which == "upper" else (vb[:, 2] <= mid)
+    idx = band[lid]
+    dist = dist[lid]
     if len(idx) == 0:
         return d
     near = cKDTree(v[margin]).query(v[idx])[0]
@@ -95,7 +102,7 @@ def move_margin(eye: eyes.Eye, verts: np.ndarray, faces: np.ndarray, skin: np.nd
     # rested (a margin resting on the sphere slides over it, never through it).
     p = v[idx] + d[idx] - eye.centre
     pn = np.linalg.norm(p, axis=1)
-    limit = np.minimum(dist[idx], (1 + eyes.CLEARANCE) * eye.radius)
+    limit = np.minimum(dist, (1 + eyes.CLEARANCE) * eye.radius)
     inside = pn < limit
     d[idx[inside]] = eye.centre + p[inside] / pn[inside, None] * limit[inside, None] - v[idx[inside]]
     return d

@@ -19,8 +19,6 @@ Only y changes, so the lip's outline seen from the front is the network's.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 REACH = 0.02            # a tooth covers (x, z) within this many face widths (~3 mm)
@@ -51,17 +49,34 @@ def _front(teeth: np.ndarray, query_xz: np.ndarray) -> np.ndarray:
     first = np.ones(len(order), bool)
     first[1:] = (np.diff(cell[order], axis=0) != 0).any(1)
     teeth = teeth[order[first]]
-    near = cKDTree(teeth[:, [0, 2]]).query_ball_point(query_xz, REACH)
-    # One segmented minimum over all neighbour lists: a Python loop per query took seconds
-    # on dense heads (tens of thousands of lip vertices).
-    counts = np.fromiter((len(idx) for idx in near), np.int64, len(near))
-    if counts.sum() == 0:
-        return out
-    flat = np.fromiter(itertools.chain.from_iterable(near), np.int64, int(counts.sum()))
-    has = counts > 0
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[has]
-    out[has] = np.minimum.reduceat(teeth[flat, 1], starts)
+    # Every (tooth, query) pair within REACH as arrays, then one unbuffered minimum per
+    # query: lists of neighbours per query (query_ball_point) took tens of ms on dense heads.
+    pairs = cKDTree(teeth[:, [0, 2]]).sparse_distance_matrix(cKDTree(query_xz), REACH, output_type="ndarray")
+    np.minimum.at(out, pairs["j"], teeth[pairs["i"], 1])
     return out
+
+
+_rest: list = []     # [(copies of points, skin, teeth), lips]: the last head's lips at rest
+
+
+def _lips_at_rest(p: np.ndarray, skin: np.ndarray, teeth: np.ndarray, t_idx: np.ndarray) -> np.ndarray:
+    """Skin vertices in front of the teeth at rest, near them. The four jaw shapes of one
+    head ask with the same rest geometry: the last answer is kept with copies of its inputs."""
+    for inputs, lips in _rest[:1]:
+        if all(np.array_equal(a, b) for a, b in zip(inputs, (p, skin, teeth))):
+            return lips
+    lo, hi = p[t_idx].min(0) - REACH, p[t_idx].max(0) + REACH
+    lips = np.flatnonzero(skin & (p[:, 0] > lo[0]) & (p[:, 0] < hi[0]) & (p[:, 2] > lo[2]) & (p[:, 2] < hi[2])
+                          & (p[:, 1] < hi[1]))
+    if len(lips):
+        # In front of the teeth at rest. A vertex ahead of every tooth needs no search (the
+        # front of the teeth near it is never nearer than the frontmost tooth).
+        ahead = p[lips, 1] < p[t_idx, 1].min() - CLEARANCE
+        rest_front = _front(p[t_idx], p[lips[~ahead]][:, [0, 2]])
+        ahead[~ahead] = p[lips[~ahead], 1] < rest_front - CLEARANCE
+        lips = lips[ahead]
+    _rest[:] = [((p.copy(), skin.copy(), teeth.copy()), lips)]
+    return lips
 
 
 def push_lips_out(points: np.ndarray, skin: np.ndarray, teeth: np.ndarray,
@@ -73,15 +88,14 @@ def push_lips_out(points: np.ndarray, skin: np.ndarray, teeth: np.ndarray,
     t_idx = np.flatnonzero(teeth)
     if len(t_idx) == 0:
         return d, 0
-    lo, hi = p[t_idx].min(0) - REACH, p[t_idx].max(0) + REACH
-    lips = np.flatnonzero(skin & (p[:, 0] > lo[0]) & (p[:, 0] < hi[0]) & (p[:, 2] > lo[2]) & (p[:, 2] < hi[2])
-                          & (p[:, 1] < hi[1]))
+    lips = _lips_at_rest(p, np.asarray(skin, bool), np.asarray(teeth, bool), t_idx)
     if len(lips) == 0:
         return d, 0
-    rest_front = _front(p[t_idx], p[lips][:, [0, 2]])
-    lips = lips[p[lips, 1] < rest_front - CLEARANCE]              # in front of the teeth at rest
     q = p[lips] + d[lips]
-    front = _front(p[t_idx] + d[t_idx], q[:, [0, 2]])
+    moved_teeth = p[t_idx] + d[t_idx]
+    front = np.full(len(q), np.inf)                              # +inf: ahead of every tooth
+    near = q[:, 1] > moved_teeth[:, 1].min() - CLEARANCE
+    front[near] = _front(moved_teeth, q[near][:, [0, 2]])
     behind = q[:, 1] > front - CLEARANCE
     pushed = lips[behind]
     d[pushed, 1] = front[behind] - CLEARANCE - p[pushed, 1]

@@ -13,6 +13,7 @@ The bpy layer (``rig/ops.py``) only reads the mesh and writes the results.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
@@ -27,12 +28,12 @@ if TYPE_CHECKING:
     import scipy.sparse
 
     from . import features
-    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
-    from .mesh.proxy import build_proxy
+    from .mesh.head import Normalization
 
 # ``features`` and ``mesh`` (scipy.sparse, scipy.spatial, ARPACK) are imported inside the
 # functions that rig: the add-on imports this module when Blender starts (for RigError,
-# RigResult), and scipy there would add ~0.35 s to every Blender start-up.
+# RigResult), and scipy there would add ~0.35 s to every Blender start-up. The add-on
+# imports them on a background thread once Blender has started instead (``start_warm_up``).
 from .regions import REGION_NAMES
 
 MIN_SKIN_VERTS = 30
@@ -40,11 +41,35 @@ MIN_SKIN_VERTS = 30
 LARGE_HEAD_VERTS = 2_000_000
 """Above this the operators ask first (``confirm_large``): memory and minutes grow with it."""
 
-SUB_STEPS = ("cavities", "landmarks")
-"""Timings kept inside another stage's (``RigResult.timings``), not added to the total."""
-
 RIG_MODEL = "rig.onnx"
 LOCALIZER_MODEL = "localizer.onnx"
+
+
+_warm_up: threading.Thread | None = None
+
+
+def _import_rig_modules() -> None:
+    try:
+        from . import cavities, face_rules, features  # noqa: F401  (SciPy's sparse, csgraph, ARPACK, k-d trees)
+        from .mesh import proxy  # noqa: F401
+    except Exception:       # a broken install: the rig itself raises it, with its message
+        pass
+
+
+def start_warm_up() -> None:
+    """Import what a rig needs on a background thread: SciPy costs ~0.3 s on a 2-core
+    laptop, which the first Rig Face would otherwise pay. Imports only, nothing computed.
+    The rig waits for the thread before its own imports, so the two never import at once."""
+    global _warm_up
+    if _warm_up is None:
+        _warm_up = threading.Thread(target=_import_rig_modules, name="facsimile-warm-up", daemon=True)
+        _warm_up.start()
+
+
+def wait_for_warm_up() -> None:
+    """Block until the warm-up started by :func:`start_warm_up` is done (no-op otherwise)."""
+    if _warm_up is not None:
+        _warm_up.join()
 
 
 class RigError(FacsimileError, ValueError):
@@ -59,7 +84,10 @@ class RigResult:
     jaw_part: np.ndarray                # (V,) bool: loose parts that follow the jaw (lower teeth, tongue)
     facing_ok: bool                     # the face looks toward -Y
     provider: str                       # execution provider actually used
-    timings: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)   # seconds per stage; they add up to the rig's time
+    # Seconds of steps inside the stages, not added to the total: "cavities", "landmarks" (in "proxy"),
+    # the rules' "eyes", "blink", "lids", "lips", "tongue" (in "rules").
+    steps: dict = field(default_factory=dict)
     # ARKit shapes ICT has no shape for, made by the rules after the networks (tongueOut
     # when a tongue is found); absent names are still keys.
     extra: dict = field(default_factory=dict)
@@ -77,9 +105,9 @@ class RigResult:
 
     @property
     def seconds(self) -> float:
-        """The rig's time: its stages, without the steps timed inside them (cavities and
-        landmarks are part of "proxy")."""
-        return float(sum(v for k, v in self.timings.items() if k not in SUB_STEPS))
+        """The rig's time: the sum of its stages (the steps timed inside them are in
+        ``steps``, not here)."""
+        return float(sum(self.timings.values()))
 
     def arkit_delta(self, name: str) -> np.ndarray:
         """(V,3) one ARKit shape: its ICT shape (a view), the sum of two for the split
@@ -189,8 +217,9 @@ def _find_landmarks(proxy, norm) -> tuple[LandmarkReport, np.ndarray | None]:
 
 def prepare_head(verts_world: np.ndarray, faces: np.ndarray, cavities: bool = True,
                  landmarks: bool = True) -> PreparedHead:
+    wait_for_warm_up()
     from . import features
-    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
+    from .mesh.head import normalize_head, split_parts
     from .mesh.proxy import build_proxy
 
     verts = np.asarray(verts_world, np.float64)
@@ -298,10 +327,6 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     verts_world = np.asarray(verts_world, np.float64)
     head = prepare_head(verts_world, faces, cavities, landmarks)
     timings["proxy"] = time.perf_counter() - t
-    if head.landmarks is not None:
-        timings["landmarks"] = head.landmarks.seconds    # part of "proxy"
-    if cavities:
-        timings["cavities"] = head.cavity_seconds        # part of "proxy"
 
     t = time.perf_counter()
     stage(0.35, "inference")
@@ -360,11 +385,20 @@ def _check_finite(outputs: dict, model: str) -> None:
                            "written — reinstall the extension, or choose the CPU in the preferences")
 
 
+def _prepare_steps(head: PreparedHead) -> dict:
+    """Seconds of the steps timed inside "proxy" (``RigResult.steps``)."""
+    steps = {}
+    if head.cavity is not None:
+        steps["cavities"] = head.cavity_seconds
+    if head.landmarks is not None:
+        steps["landmarks"] = head.landmarks.seconds
+    return steps
+
+
 def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndarray, strength: float,
             timings: dict, t_inference: float) -> RigResult:
     """Carry proxy results back to every vertex, in world units."""
-    from .mesh.head import Normalization, looks_toward_minus_y, normalize_head, split_parts
-    from .mesh.proxy import build_proxy
+    from .mesh.head import looks_toward_minus_y
 
     info = inference.last_session_info()
     timings["inference"] = time.perf_counter() - t_inference
@@ -389,7 +423,7 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
     facing = looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
                      info.label if info else "", timings, notes=list(head.notes), cavity=head.cavity,
-                     landmarks=head.landmarks)
+                     landmarks=head.landmarks, steps=_prepare_steps(head))
 
 
 def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,
@@ -427,7 +461,10 @@ def peak_motion(result: RigResult, verts_world: np.ndarray) -> tuple[float, str]
     if len(skin) == 0:
         return 0.0, ""
     width = float(np.ptp(skin[:, 0]))
-    peaks = np.linalg.norm(result.ict_deltas[:, result.skin], axis=2).max(axis=1)   # (53,) per ICT shape
+    # (53,) per ICT shape: the largest squared length, then its root (the same numbers as
+    # the norm of every row, without copying 53 shapes of the skin's rows first).
+    d = result.ict_deltas
+    peaks = np.sqrt((d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])[:, result.skin].max(axis=1))
     # The network's shapes only: the eye rules close a blink or turn a gaze whatever its size,
     # and Strength does not scale them, so they say nothing about what Strength should fix.
     peaks[[i for i, n in enumerate(arkit.ICT_53) if n.startswith(RULE_SHAPES)]] = 0.0

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .mesh.bins import box_pairs
+
 LIP_DEPTH = 0.06        # lips are ~1 cm deep: the mouth's inside starts this far behind their front
 MOUTH_HALF_WIDTH = 0.15  # mouth corners (a human mouth is ~0.3 face widths wide at most)
 BELOW_NOSE = 0.08       # the mouth's floor lies below the nose's base (~1.2 cm under the tip)
@@ -52,36 +54,44 @@ def _enclosed(query: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> np.nda
     point is inside a cavity (palate above, lips in front, cheeks at the sides)."""
     hit = np.ones(len(query), bool)
     all_tri = verts[faces]
+    # Each triangle's box, once (elementwise over the corners: a reduction over a length-3
+    # axis is several times slower in numpy).
+    tmin = np.minimum(np.minimum(all_tri[:, 0], all_tri[:, 1]), all_tri[:, 2])
+    tmax = np.maximum(np.maximum(all_tri[:, 0], all_tri[:, 1]), all_tri[:, 2])
+    # Rays are cast one axis at a time and only from the points every earlier ray hit.
+    pad = 1e-6 * (float(np.abs(all_tri).max(initial=0.0)) + float(np.abs(query).max(initial=0.0)))
     for axis, sign in ((2, 1.0), (1, -1.0), (0, 1.0), (0, -1.0)):
+        alive = np.flatnonzero(hit)
+        if len(alive) == 0:
+            break
         a, b = [i for i in range(3) if i != axis]
-        p2 = query[:, [a, b]]
+        p2 = query[alive][:, [a, b]]
         # Only triangles whose shadow on the ray's plane overlaps the queries' can be hit: on
         # a dense head that is a small patch around the mouth, not the whole mesh.
         lo, hi = p2.min(0), p2.max(0)
-        tmin, tmax = all_tri[:, :, [a, b]].min(1), all_tri[:, :, [a, b]].max(1)
-        keep = ((tmax >= lo) & (tmin <= hi)).all(1)
+        keep = ((tmax[:, [a, b]] >= lo) & (tmin[:, [a, b]] <= hi)).all(1)
         # ... and only those on the side the ray goes.
         if sign > 0:
-            keep &= all_tri[:, :, axis].max(1) > query[:, axis].min()
+            keep &= tmax[:, axis] > query[alive, axis].min()
         else:
-            keep &= all_tri[:, :, axis].min(1) < query[:, axis].max()
+            keep &= tmin[:, axis] < query[alive, axis].max()
         tri = all_tri[keep]
         t2 = tri[:, :, [a, b]]
         e1, e2 = t2[:, 1] - t2[:, 0], t2[:, 2] - t2[:, 0]
         den = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-        ok = np.abs(den) > 1e-14
-        got = np.zeros(len(query), bool)
-        for s in range(0, int(ok.sum()), 2048):
-            sel = np.flatnonzero(ok)[s:s + 2048]
-            d = p2[None] - t2[sel, 0][:, None]
-            u = (d[..., 0] * e2[sel, None, 1] - d[..., 1] * e2[sel, None, 0]) / den[sel, None]
-            v = (e1[sel, None, 0] * d[..., 1] - e1[sel, None, 1] * d[..., 0]) / den[sel, None]
+        ok = np.flatnonzero(np.abs(den) > 1e-14)
+        got = np.zeros(len(alive), bool)
+        # Each triangle meets only the points in its shadow's box (``mesh.bins``).
+        for s, q in box_pairs(p2, tmin[keep][ok][:, [a, b]], tmax[keep][ok][:, [a, b]], pad):
+            s = ok[s]
+            d = p2[q] - t2[s, 0]
+            u = (d[:, 0] * e2[s, 1] - d[:, 1] * e2[s, 0]) / den[s]
+            v = (e1[s, 0] * d[:, 1] - e1[s, 1] * d[:, 0]) / den[s]
             inside = (u >= 0) & (v >= 0) & (u + v <= 1)
-            h = tri[sel, 0, axis][:, None] * (1 - u - v) + tri[sel, 1, axis][:, None] * u \
-                + tri[sel, 2, axis][:, None] * v
-            ahead = (h - query[None, :, axis]) * sign > 1e-6
-            got |= (inside & ahead).any(0)
-        hit &= got
+            h = tri[s, 0, axis] * (1 - u - v) + tri[s, 1, axis] * u + tri[s, 2, axis] * v
+            ahead = (h - query[alive[q], axis]) * sign > 1e-6
+            got[q[inside & ahead]] = True
+        hit[alive] = got
     return hit
 
 
@@ -111,7 +121,7 @@ def find_tongue(points: np.ndarray, faces: np.ndarray, skin: np.ndarray,
     tested = idx[:: -(-len(idx) // RAY_SAMPLE)]
     # Only triangles near the mouth can enclose it.
     lo, hi = p[idx].min(0) - 0.3, p[idx].max(0) + 0.3
-    tri_near = f[((p[f] > lo) & (p[f] < hi)).all(-1).any(1)]
+    tri_near = f[((p > lo) & (p < hi)).all(-1)[f].any(1)]
     inside = _enclosed(p[tested], p, tri_near)
     cand[idx] = inside[cKDTree(p[tested]).query(p[idx])[1]]
     if cand.sum() < MIN_VERTS:

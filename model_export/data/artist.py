@@ -55,7 +55,7 @@ from .stylize import random_stylization
 __all__ = ["ArtistSpec", "ARTIST_SHARE", "CHOICES", "random_spec", "source_mesh", "remesh",
            "through_addon", "artist_entry", "classic_entry", "pool_entry"]
 
-ARTIST_SHARE = 0.5           # share of the pool drawn as artists' heads
+ARTIST_SHARE = 0.5           # share of the pool drawn as artists' heads (the experiment; see train.Recipe)
 WELD_CM = 0.1                # "merge by distance" of a welded part (ICT lids rest ~0.1 cm off the eyeball)
 PITCH_DEG = 15.0
 TILT_DEG = 5.0               # yaw and roll on top of the pitch
@@ -252,8 +252,14 @@ def classic_entry(ict, labels, rng: np.random.Generator, name: str) -> dataset.P
 def pool_entry(ict, labels, parts: ICTParts | None, seed: int, i: int,
                artist_share: float = ARTIST_SHARE) -> dataset.PoolMesh:
     """Pool entry ``i``: depends only on ``(seed, i)``. A head the add-on would refuse (it
-    never happened in testing, but a draw can be extreme) is drawn again."""
+    never happened in testing, but a draw can be extreme) is drawn again.
+
+    ``artist_share`` 0 is the recipe of the shipped models, kept bit for bit: classic
+    entries only, normalized and prepared directly (no proxy, no cavity step)."""
     rng = np.random.default_rng([seed, i])
+    if artist_share <= 0.0:
+        topo = dataset.make_topology(ict, labels, rng)
+        return dataset.make_pool_mesh(ict, topo, dataset.random_identity(rng), rng, f"train{i:04d}")
     for attempt in range(4):
         try:
             if parts is not None and rng.random() < artist_share:

@@ -112,6 +112,12 @@ def test_pool_entries_are_deterministic_and_mixed(ict_path, parts, labels):
     a = artist.pool_entry(ict, labels, parts, 5, 3, artist_share=1.0)
     b = artist.pool_entry(ict, labels, parts, 5, 3, artist_share=1.0)
     assert a.name == b.name and np.array_equal(a.deltas, b.deltas)
-    classic = artist.pool_entry(ict, labels, parts, 5, 3, artist_share=0.0)
-    assert classic.name.endswith("classic") and classic.prepared.n <= 3000
+    classic = artist.classic_entry(ict, labels, np.random.default_rng(4), "classic")
+    assert classic.prepared.n <= 3000
     assert np.isfinite(a.deltas).all() and np.isfinite(classic.deltas).all()
+    # Share 0 is the shipped models' recipe, entry for entry.
+    legacy = artist.pool_entry(ict, labels, None, 5, 3, artist_share=0.0)
+    rng = np.random.default_rng([5, 3])
+    topo = dataset.make_topology(ict, labels, rng)
+    ref = dataset.make_pool_mesh(ict, topo, dataset.random_identity(rng), rng, "train0003")
+    assert np.array_equal(legacy.deltas, ref.deltas) and np.array_equal(legacy.prepared.verts, ref.prepared.verts)

@@ -203,8 +203,9 @@ def ict_socket_heads(n: int = 3) -> list[TestHead]:
 
     The held-out check for the cavity step (``core.cavities``): ground truth reaches every
     vertex (ICT's expressions move the sockets too), and ``mouth_part`` marks the true
-    cavity (0) apart from the rest (-1), so detection can be scored. Never trained on
-    (training keeps the open skin only); seed of its own; every other head stylized."""
+    cavity (0) apart from the rest (-1), so detection can be scored. Its identities are
+    never trained on (the artists' training heads use ICT's sockets too, on identities drawn
+    from the training seed); seed of its own; every other head stylized."""
     with np.load(data_root() / "ict" / "ict_facekit.npz") as d:
         names = [str(x) for x in d["region_names"]]
         region = d["vertex_region"]

@@ -3,7 +3,8 @@
 
 Only the continuous outer skin is kept: vertices 0..11247 (face, then head and neck). The
 mouth socket, eye sockets, teeth, eyeballs and lashes follow in the upstream vertex order and
-are never used for training, so they are cut off at load time.
+are cut off at load time; the artists' training heads take them from
+:mod:`model_export.data.ict_parts`.
 
 Frame and units: the add-on and the networks work in Blender's frame (Z up, the face looks
 toward -Y, +X is the character's left). ICT is Y up, +Z forward, in centimetres, so positions

@@ -206,8 +206,14 @@ def pose_correction(found: MeshLandmarks, dead_zone: float | None = None) -> tup
     turn is under ``dead_zone`` degrees, default :data:`DEAD_ZONE`) and the size of that turn."""
     dead_zone = DEAD_ZONE if dead_zone is None else dead_zone
     turn = landmark_pose(found) @ angles_to_rotation(*REFERENCE_POSE).T     # head = turn @ reference
-    angle = turn_degrees(turn)
-    return (turn.T if angle > dead_zone else None), angle
+    # Pitch only. Yaw and roll are what the mesh's own mirror symmetry fixes: heads are
+    # modelled symmetric about X = 0, and the landmarker, fitted to a stylized face, is the
+    # less reliable of the two (on Blender's Suzanne, perfectly symmetric, it reads 6.6° of
+    # roll, and turning by it broke the mirror pairing of the eyeballs and with it the blink).
+    # Pitch is the turn symmetry cannot see, and the one artists' heads have.
+    pitch = float(rotation_angles(turn)[0])
+    angle = abs(pitch)
+    return (angles_to_rotation(pitch, 0.0, 0.0).T if angle > dead_zone else None), angle
 
 
 def turn_degrees(rot: np.ndarray) -> float:

@@ -190,8 +190,8 @@ class LandmarkReport:
         if not self.found:
             return "no face found on a front render of the head: rigged without landmarks"
         if self.corrected:
-            return (f"face landmarks found; the head is turned {self.turn_degrees:.0f}° from an upright, "
-                    "forward-looking pose and was rigged turned upright")
+            return (f"face landmarks found; the head is pitched {self.turn_degrees:.0f}° from an upright, "
+                    "forward-looking pose and was rigged pitched upright")
         return "face landmarks found"
 
 

@@ -132,7 +132,7 @@ def test_a_pitched_head_is_rigged_turned_upright(ict_head):
     tilted = rig.predict(verts @ turn.T, faces, provider="CPU", eye_rules=False)
     plain = rig.predict(verts @ turn.T, faces, provider="CPU", eye_rules=False, landmarks=False)
     assert tilted.landmarks.found and tilted.landmarks.corrected and tilted.landmarks.turn_degrees > 10
-    assert "turned" in tilted.landmarks.line()
+    assert "pitched" in tilted.landmarks.line()
     assert plain.landmarks is None
     expected = upright.ict_deltas @ turn.T
 

@@ -79,3 +79,17 @@ def test_open_gate_term_keeps_every_gate_open(head):
         torch.set_num_threads(threads)
     assert np.median(opened) > 0.5 and opened.min() > 0.1
     assert np.median(shut) < 0.2 * np.median(opened)
+
+
+def test_a_lower_target_only_lifts_gates_below_it(head):
+    """gate_open_target < 1 leaves the scale free: gates above the target cost nothing."""
+    r = replace(train.QUICK, w_gate_open=1.0)
+    rig = train.build_models(r, len(region_names.REGION_NAMES))[0]
+    code = torch.from_numpy(train.dataset.random_code(np.random.default_rng(0)))
+    _, full = train.rig_loss(rig, head, code, r)
+    peak = full[train.GATE_KEY]
+    assert full["gate_open"].item() == pytest.approx(float(torch.mean(1.0 - peak)))
+    target = float(peak.median())
+    _, low = train.rig_loss(rig, head, code, replace(r, gate_open_target=target))
+    assert low["gate_open"].item() == pytest.approx(float(torch.mean(torch.relu(target - peak))))
+    assert 0 < low["gate_open"].item() < full["gate_open"].item()

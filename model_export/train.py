@@ -57,6 +57,10 @@ class Recipe:
     w_gate_open: float = 0.0
     # The gate at the peak is held up to this (1: fully open; lower leaves the scale free).
     gate_open_target: float = 1.0
+    # A floor on the localizer's gate (exported with it): a closed channel can always reopen.
+    # The one fix whose 4,000-step probe (0.001) matched the held-out error without it; the
+    # next full retrain to measure is artist_share=0.5 pool_size=360 gate_floor=0.001.
+    gate_floor: float = 0.0
     rig_steps: int = 30000
     encoder_steps: int = 15000
     lr: float = 2e-3
@@ -213,7 +217,7 @@ def train_model(name: str, model: torch.nn.Module, loss_fn, pool: list[TorchMesh
 
 def build_models(r: Recipe, n_regions: int):
     torch.manual_seed(r.seed)
-    rig = RigNet(n_regions, r.width, r.blocks, localized=True)
+    rig = RigNet(n_regions, r.width, r.blocks, localized=True, gate_floor=r.gate_floor)
     torch.manual_seed(r.seed)
     ablation = RigNet(n_regions, r.width, r.blocks, localized=False)
     torch.manual_seed(r.seed + 1)

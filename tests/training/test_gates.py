@@ -93,3 +93,23 @@ def test_a_lower_target_only_lifts_gates_below_it(head):
     _, low = train.rig_loss(rig, head, code, replace(r, gate_open_target=target))
     assert low["gate_open"].item() == pytest.approx(float(torch.mean(torch.relu(target - peak))))
     assert 0 < low["gate_open"].item() < full["gate_open"].item()
+
+
+def test_gate_floor_bounds_the_gate_and_zero_is_the_shipped_localizer():
+    from model_export.nets.nfs import Localizer
+
+    torch.manual_seed(0)
+    plain = Localizer(8)
+    floored = Localizer(8, floor=1e-3)
+    floored.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        for layer in plain.net:                                       # push the sigmoid shut
+            if isinstance(layer, torch.nn.Linear):
+                layer.bias.fill_(-30.0)
+        floored.load_state_dict(plain.state_dict())
+        w = torch.softmax(torch.randn(20, 8), dim=1)
+        assert torch.equal(plain(w), torch.sigmoid(plain.net(w)))
+        assert plain(w).max() < 1e-6
+        assert floored(w).min() >= 1e-3
+    r = replace(train.QUICK, gate_floor=1e-3)
+    assert train.build_models(r, len(region_names.REGION_NAMES))[0].localizer.floor == 1e-3

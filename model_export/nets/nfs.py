@@ -40,12 +40,16 @@ N_IDENTITY = 100
 class Localizer(nn.Module):
     """Skinning block: region weights (N,R) -> per-channel activity mask (N,53) in [0,1]."""
 
-    def __init__(self, n_regions: int, hidden: int = 64):
+    def __init__(self, n_regions: int, hidden: int = 64, floor: float = 0.0):
         super().__init__()
         self.net = mlp([n_regions, hidden, hidden, N_FACS])
+        # A floor keeps every channel's response trainable however far its sigmoid closes
+        # (docs/models.md, "Training data"); 0 is the shipped localizer.
+        self.floor = floor
 
     def forward(self, region_weights: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(region_weights))
+        gate = torch.sigmoid(self.net(region_weights))
+        return gate if self.floor == 0 else self.floor + (1.0 - self.floor) * gate
 
 
 class RigNet(nn.Module):
@@ -57,7 +61,7 @@ class RigNet(nn.Module):
 
     def __init__(self, n_regions: int, width: int = 64, blocks: int = 4, id_dim: int = 128,
                  in_features: int = 6, localized: bool = True, skin_width: int = 48, skin_blocks: int = 2,
-                 decoder_width: int = 128):
+                 decoder_width: int = 128, gate_floor: float = 0.0):
         super().__init__()
         self.localized = localized
         self.n_regions = n_regions
@@ -69,7 +73,7 @@ class RigNet(nn.Module):
             # third of the identity encoder's cost.
             self.skinning_encoder = DiffusionNet(in_features, skin_width, skin_blocks)
             self.skinning_head = mlp([skin_width, skin_width, n_regions])
-            self.localizer = Localizer(n_regions)
+            self.localizer = Localizer(n_regions, floor=gate_floor)
         self.decoder = mlp([in_features + width + 32, decoder_width, decoder_width, N_FACS * 3])
 
     def forward(self, x: torch.Tensor, ops: SpectralOps):

@@ -159,6 +159,16 @@ class _IdWrite:
             self.id.animation_data_clear()
 
 
+def _curve_notes(kept: list, replaced: list) -> str:
+    """The report's words for the artist's own curves a bake kept or replaced."""
+    notes = ""
+    if kept:
+        notes += f", kept your curves on {_names(kept)}"
+    if replaced:
+        notes += f", replaced your curves on {_names(replaced)}"
+    return notes
+
+
 def _names(items, limit=4) -> str:
     return ", ".join(items[:limit]) + ("…" if len(items) > limit else "")
 
@@ -276,10 +286,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
                 items = [(name, animation.key_path(name), 0) for name in plan.key_names]
                 written, kept, replaced = write.write(items, key_times, values, replace)
                 line = f"'{obj.name}' ({len(written)} keys, {plan.mode.lower()})"
-                if kept:
-                    line += f", kept your curves on {_names(kept)}"
-                if replaced:
-                    line += f", replaced your curves on {_names(replaced)}"
+                line += _curve_notes(kept, replaced)
                 if missing:
                     line += f", no key for {len(missing)} channel(s): {_names(missing)} (renamed?)"
                 placed_note = write.place(float(key_times[0]))
@@ -292,10 +299,7 @@ class FACSIMILE_OT_bake(bpy.types.Operator):
                 written, kept, replaced = write.write(items, key_times, values, replace)
                 what = "property" if len(written) == 1 else "properties"
                 line = f"'{obj.name}' ({len(written)} {what}: {_names([f'{t.path}[{t.index}]' for t in targets_], 2)})"
-                if kept:
-                    line += f", kept your curves on {_names(kept)}"
-                if replaced:
-                    line += f", replaced your curves on {_names(replaced)}"
+                line += _curve_notes(kept, replaced)
                 placed_note = write.place(float(key_times[0]))
                 summary.append(line + (f", {placed_note}" if placed_note else ""))
         except Exception:

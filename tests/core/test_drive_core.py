@@ -262,6 +262,16 @@ def test_take_files_by_type_and_size(tmp_path, monkeypatch):
         take_files.read_text_take(big)
 
 
+def test_demo_take_never_closes_lips_past_the_jaw():
+    """ARKit's mouthClose closes the lips while the jaw is open: at equal weights they meet.
+    More mouthClose than jawOpen drives the lower lip up through the upper one on any ARKit
+    rig (the demo's MM once had mouthClose 0.3 and no jaw: a light line between the lips)."""
+    w = demo_performance.demo_take().to_arkit52()
+    close, jaw = w[:, arkit.ARKIT_INDEX["mouthClose"]], w[:, arkit.ARKIT_INDEX["jawOpen"]]
+    assert close.max() > 0.2
+    assert (close <= jaw + 1e-6).all(), f"mouthClose exceeds jawOpen by {float((close - jaw).max()):.2f}"
+
+
 def test_demo_take_poses_peak_where_labelled():
     take = demo_performance.demo_take()
     assert take.names == list(arkit.ARKIT_52) and take.head_rotation is not None

@@ -31,7 +31,10 @@ EVENTS = (
     (5.45, 5.95, {"mouthFunnel": 0.7, "mouthPucker": 0.6, "jawOpen": 0.2}, "OO"),
     (5.90, 6.40, {"mouthStretchLeft": 0.6, "mouthStretchRight": 0.6, "jawOpen": 0.15,
                   "mouthSmileLeft": 0.25, "mouthSmileRight": 0.25}, "EE"),
-    (6.35, 6.85, {"mouthClose": 0.3, "mouthPressLeft": 0.6, "mouthPressRight": 0.6,
+    # mouthClose closes the lips the jaw opened (ARKit's definition): never more of it than
+    # of jawOpen, or the lower lip rises through the upper one (facecap's own shapes: 11.6 mm
+    # at this MM without the jaw, lips meeting with it).
+    (6.35, 6.85, {"jawOpen": 0.3, "mouthClose": 0.3, "mouthPressLeft": 0.6, "mouthPressRight": 0.6,
                   "mouthRollLower": 0.3}, "MM"),
     (6.90, 7.60, {"browDownLeft": 0.8, "browDownRight": 0.8, "noseSneerLeft": 0.5,
                   "noseSneerRight": 0.5, "mouthFrownLeft": 0.5, "mouthFrownRight": 0.5}, "frown"),

@@ -103,6 +103,10 @@ def run(model_dir: Path | None) -> tuple[list[str], dict]:
 
         summary["eyes"] = bench_accuracy_eyes.run()
         lines += bench_accuracy_eyes.table(summary["eyes"])
+    from tools import bench_accuracy_falloff
+
+    summary["falloff"] = bench_accuracy_falloff.run(heads, model_dir)
+    lines += bench_accuracy_falloff.table(summary["falloff"])
     lines += [f"Measured in {time.perf_counter() - t0:.0f} s on this machine (CPU), all methods in the same run."]
     return lines, summary
 
@@ -169,13 +173,14 @@ def blink_share(pred: np.ndarray, gt: np.ndarray, names, unit_mm: float) -> floa
     return float(np.minimum(length, np.maximum(along, 0.0))[lid].sum() / max(float(length[lid].sum()), 1e-30))
 
 
-def _rig(head, model_dir, cavities: bool, eye_rules: bool):
+def _rig(head, model_dir, cavities: bool, eye_rules: bool, tighten: float = 0.0):
     from blender_addon.core import rig
 
     models = Path(model_dir) if model_dir else rig.inference.MODELS_DIR
     t = time.perf_counter()
     result = rig.predict(head.verts, head.faces, provider="CPU", rig_model=str(models / rig.RIG_MODEL),
-                         localizer_model=str(models / rig.LOCALIZER_MODEL), cavities=cavities, eye_rules=eye_rules)
+                         localizer_model=str(models / rig.LOCALIZER_MODEL), cavities=cavities, eye_rules=eye_rules,
+                         tighten=tighten)
     seconds = time.perf_counter() - t
     pred = result.ict_deltas if head.names == arkit.ICT_53 else result.arkit_deltas()
     return pred, result, seconds
@@ -265,6 +270,9 @@ def main(argv=None) -> None:
             from tools import bench_accuracy_eyes
 
             write_block(MODELS_DOC, "eyes", bench_accuracy_eyes.table(summary["eyes"], heading=False))
+        from tools import bench_accuracy_falloff
+
+        write_block(MODELS_DOC, "falloff", bench_accuracy_falloff.table(summary["falloff"], heading=False))
 
 
 if __name__ == "__main__":

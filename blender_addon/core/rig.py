@@ -297,7 +297,7 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
             cancelled: Callable[[], bool] | None = None,
             rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL,
             eye_rules: bool = True, eye_objects=(), cavities: bool = True,
-            landmarks: bool = True) -> RigResult:
+            landmarks: bool = True, tighten: float = 0.0) -> RigResult:
     """Rig a head given in world space (any unit, Z up, facing -Y).
 
     ``painted_weights`` (V,R), when given, replaces the predicted region weights as the
@@ -313,6 +313,8 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     ``landmarks`` looks for a face on a front render of the head (``core.landmarks``) and
     turns a head that is far from upright and forward-looking into that pose first;
     ``RigResult.landmarks`` says what was found.
+    ``tighten`` (0 to below 1) fades out the weak, far-reaching part of every predicted shape
+    (``core.falloff``), for sculpted and game-rig styles; 0 keeps the networks' answer.
     """
     timings = {}
 
@@ -354,6 +356,10 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     omega = loc["localization"]
     stage(0.7, "transfer")
     deltas_proxy = omega[:, :, None] * responses
+    if tighten:
+        from .falloff import tighten as tighten_shapes
+
+        deltas_proxy = tighten_shapes(deltas_proxy, tighten)
     # Painted groups are the artist's word on where each shape acts: the geometric blink
     # completion would put the lid motion back where the paint took it out.
     return _rules(_finish(head, deltas_proxy, weights_proxy, strength, timings, t),

@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """ARKit-52 / ICT-53 names, conversion matrices, name normalising, mirroring, slider groups."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from blender_addon.core import arkit
 
-DATA = Path(os.environ.get("FACSIMILE_DATA", "/work/shared/data"))
+DATA = data_dir()
 
 
 # --------------------------------------------------------------------------------------------

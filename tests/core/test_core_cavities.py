@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from blender_addon.core import cavities, rig
 from blender_addon.core.mesh.topology import boundary_vertices
 
-ROCKETBOX = Path("/work/shared/data/rocketbox/rocketbox_female02.npz")
+ROCKETBOX = data_dir() / "rocketbox" / "rocketbox_female02.npz"
 
 
 def _profile(pocket: bool, n_outer: int = 60):
@@ -127,7 +128,7 @@ def test_rig_sees_only_the_outer_skin_and_the_pocket_follows():
     assert moved[:, bottom].mean() < moved[:, neck].mean()
 
 
-@pytest.mark.skipif(not ROCKETBOX.exists(), reason="Rocketbox test head not in /work/shared/data/rocketbox")
+@pytest.mark.skipif(not ROCKETBOX.exists(), reason=f"Rocketbox test head not at {ROCKETBOX} (set FACSIMILE_DATA)")
 def test_rocketbox_mouth_bag_is_found_and_its_floor_follows_the_jaw():
     from blender_addon.core import arkit
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from blender_addon.core import arkit, eyes, rig, tongue
 from blender_addon.core.mesh import head as meshlib
 
-DATA = Path("/work/shared/data")
+DATA = data_dir()
 FACECAP = DATA / "facecap" / "facecap.npz"
 ROCKETBOX = DATA / "rocketbox" / "rocketbox_male03.npz"
 

@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Custom-rig weight solve: recovery, bounds, smoothing, sparsity, regions, speed."""
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from blender_addon.core.solve import RigSolver, solve_box_qp, solve_rig_weights
 
-DATA = Path(os.environ.get("FACSIMILE_DATA", "/work/shared/data"))
+DATA = data_dir()
 
 
 def grid_rig(k=20, side=45, seed=0, width=0.12):

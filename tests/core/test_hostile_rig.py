@@ -4,16 +4,16 @@ internal error, never NaN in the result."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from blender_addon.core import rig
 from blender_addon.core.inference import MODELS_DIR
 
-DATA = Path(os.environ.get("FACSIMILE_DATA", "/work/shared/data"))
+DATA = data_dir()
 FACECAP_NPZ = DATA / "facecap" / "facecap.npz"
 
 

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Takes: the Take container, Live Link Face CSV and Face Cap TXT readers and writers."""
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from blender_addon.core import arkit
 from blender_addon.core.takes import (Take, TakeError, read_facecap_txt, read_llf_csv,
@@ -15,7 +15,7 @@ from blender_addon.core.takes.facecap_txt import FACECAP_ORDER, format_facecap_t
     parse_facecap_txt
 from blender_addon.core.takes.llf_csv import HEADER, format_llf_csv, parse_llf_csv
 
-DATA = Path(os.environ.get("FACSIMILE_DATA", "/work/shared/data"))
+DATA = data_dir()
 FACECAP_NPZ = DATA / "facecap" / "facecap.npz"
 
 # Verbatim from a real Live Link Face take (video.md §4.2).

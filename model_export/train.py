@@ -357,10 +357,13 @@ def main(argv=None) -> None:
         (out / f".{job}.pt").unlink()
 
     if not args.quick:
-        CHECKPOINTS.mkdir(parents=True, exist_ok=True)
+        # An experiment (--out) keeps its checkpoint beside its models: the shipped one is
+        # what `reexport` rebuilds the shipped graphs from.
+        checkpoints = out / "checkpoints" if args.out else CHECKPOINTS
+        checkpoints.mkdir(parents=True, exist_ok=True)
         torch.save({"recipe": asdict(r), "n_regions": n_regions, "rig": rig.state_dict(),
                     "rig_global": ablation.state_dict(), "encoder": encoder.state_dict()},
-                   CHECKPOINTS / "facsimile.pt")
+                   checkpoints / "facsimile.pt")
     from .export import export_all
 
     # The ablation is a benchmark baseline, not a product model: it never ships.

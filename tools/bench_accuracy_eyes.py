@@ -10,7 +10,9 @@ predicting nothing:
   rules (no ground truth used by the rules; predicting nothing closes nothing);
 * eyeLook* MAE against the truth where it exists: Rocketbox's eight shapes (its eyeballs
   turn in the head mesh), facecap's separate eyes driven by its recorded rotations over its
-  performance; and the angles each artist turns the eyeballs at weight 1;
+  performance; and the angles each artist turns the eyeballs at weight 1; on heads whose
+  artist turns loose eyeballs (Rocketbox), the MAE again with the rig's gaze option set to
+  those angles, as an animator would (a diagnostic: no default is chosen on it);
 * tongueOut MAE on Rocketbox (facecap's tongueOut is an empty key);
 * eyeSquint / eyeWide lid-margin shares, and the overall relative error, rules off and on.
 

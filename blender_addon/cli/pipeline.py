@@ -205,7 +205,8 @@ def rig(obj, naming: str = "ARKIT", strength: float = 1.0, existing: str = "SKIP
     owned, state = _owned(obj), bpy.context.scene.facsimile_rig
     return {
         "object": obj.name, "vertices": len(obj.data.vertices), "naming": naming,
-        "strength": strength, "gaze": {**gaze_degrees(state), **{d: round(a, 3) for d, a in (gaze or {}).items()}}, "existing": existing,
+        "strength": strength, "existing": existing,
+        "gaze": {**gaze_degrees(state), **{d: round(a, 3) for d, a in (gaze or {}).items()}},
         "groups": [group_name(r) for r in REGION_NAMES],
         "keys_added": sorted(_key_names(obj) - before),
         "keys_replaced": sorted(owned & before),

@@ -10,7 +10,9 @@ predicting nothing:
   rules (no ground truth used by the rules; predicting nothing closes nothing);
 * eyeLook* MAE against the truth where it exists: Rocketbox's eight shapes (its eyeballs
   turn in the head mesh), facecap's separate eyes driven by its recorded rotations over its
-  performance; and the angles each artist turns the eyeballs at weight 1;
+  performance; and the angles each artist turns the eyeballs at weight 1; on heads whose
+  artist turns loose eyeballs (Rocketbox), the MAE again with the rig's gaze option set to
+  those angles, as an animator would (a diagnostic: no default is chosen on it);
 * tongueOut MAE on Rocketbox (facecap's tongueOut is an empty key);
 * eyeSquint / eyeWide lid-margin shares, and the overall relative error, rules off and on.
 
@@ -213,6 +215,16 @@ def measure(head: ev.TestHead, eye_objects=()) -> tuple[dict, rig.RigResult]:
     row["relative"] = {"off": e_off["relative"], "on": e_on["relative"]}
     row["eyeLook_mae"] = {"nothing": float(e_none["per_key"][LOOK].mean()), "off": float(e_off["per_key"][LOOK].mean()),
                           "on": float(e_on["per_key"][LOOK].mean())}
+    gaze = row["artist"]["gaze_degrees"]
+    if gaze:
+        # Diagnostic, never a default: the gaze option set to the artist's measured angles (to
+        # 0.1°, as an animator types them in the Rig panel), the rest of the rig unchanged.
+        set_to = {d: round(a, 1) for d, a in gaze.items()}
+        at = rig.predict(head.verts, head.faces, provider="CPU", eye_rules=True, eye_objects=eye_objects,
+                         gaze=set_to)
+        row["eyeLook_mae"]["at_artist_gaze"] = float(ev.errors_mm(at.arkit_deltas(), head.gt,
+                                                                  head.unit_mm)["per_key"][LOOK].mean())
+        row["artist_gaze_set"] = set_to
     row["tongueOut_mae"] = {"nothing": float(e_none["per_key"][TONGUE]), "off": float(e_off["per_key"][TONGUE]),
                             "on": float(e_on["per_key"][TONGUE])}
     eyeball = np.zeros(len(head.verts), bool)
@@ -278,6 +290,14 @@ def table(out: dict, heading: bool = True) -> list[str]:
             f"{'–' if ball is None else '{:.2f} / {:.2f} ({:.2f})'.format(*(ball[k] for k in BALL))} | "
             f"{tongue['nothing']:.3f} / {tongue['off']:.3f} / {tongue['on']:.3f} | {_ratio(tongue)} | "
             f"{row['relative']['off']:.3f} → {row['relative']['on']:.3f} |")
+    set_rows = {name: row for name, row in heads.items() if "at_artist_gaze" in row["eyeLook_mae"]}
+    if set_rows:
+        lines += ["", "Angle set to the artist's, as an animator would (a diagnostic, no default chosen on it): "
+                      "the Rig panel's *Gaze* angles set to the angles each artist's shapes turn the eyeballs "
+                      "(below), eyeLook\\* MAE ÷ nothing at the default angles → with them set: " + "; ".join(
+                          f"{name} {_ratio(row['eyeLook_mae'])} → "
+                          f"{row['eyeLook_mae']['at_artist_gaze'] / row['eyeLook_mae']['nothing']:.2f}"
+                          for name, row in set_rows.items()) + "."]
     lines += ["", "Lid margins: share of the lid gap eyeSquint raises the lower margin and eyeWide lifts the "
                   "upper one (negative), mean of both eyes, truth / network / rules: " + "; ".join(
                       f"{name} squint {_mean_share(row, 'eyeSquint')}, wide {_mean_share(row, 'eyeWide')}"

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The headless command line, for ``python -m blender_addon`` and ``blender --command facsimile``.
 
-    rig    MESH… --out OUT.blend [--object NAME]… [--naming N] [--strength S] [--existing E]
+    rig    MESH… --out OUT.blend [--object NAME]… [--naming N] [--strength S] [--gaze-in DEG]… [--existing E]
     bake   TARGET… --take TAKE --out OUT.blend [--glb OUT.glb] [--mode M] [--map MAP.json|PRESET] [--nla]
            [--fps FPS] [--frame-range START END] [--naming N] [--existing E] …
     encode MESH --out TAKE.csv [--object NAME] [--frame-range START END] [--fps FPS] …
@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.eyes import GAZE_DEGREES, GAZE_RANGE
 from ..options import EXISTING_ITEMS
 from . import batch, batch_worker
 
@@ -35,6 +36,7 @@ EXISTING = tuple(item[0] for item in EXISTING_ITEMS)
 MODES = ("AUTO", "DIRECT", "SOLVE")                # core/target_plan.py MODES
 NEUTRALS = ("REST", "START")                       # drive/ops.py encode_mesh 'neutral'
 MAX_FRAME = 1_048_574                              # Blender's last frame
+GAZE_TOWARD = {"In": "toward the nose", "Out": "away from the nose", "Up": "up", "Down": "down"}
 _handle = None
 
 
@@ -110,6 +112,11 @@ def validate(args) -> None:
         _check_out(args.out, inputs)
         if not math.isfinite(args.strength) or not 0 < args.strength <= 10:
             raise CliError(f"--strength {args.strength:g}: must be above 0 and at most 10")
+        for direction in GAZE_DEGREES:
+            angle = getattr(args, f"gaze_{direction.lower()}")
+            if not GAZE_RANGE[0] <= angle <= GAZE_RANGE[1]:              # also refuses nan
+                raise CliError(f"--gaze-{direction.lower()} {angle:g}: must be between {GAZE_RANGE[0]:g} and "
+                               f"{GAZE_RANGE[1]:g} degrees")
     elif args.command == "bake":
         map_file = args.map and (args.map.lower().endswith(".json") or "/" in args.map or "\\" in args.map)
         inputs = [*args.targets, args.take, *([args.map] if map_file else [])]
@@ -167,7 +174,8 @@ def cmd_rig(args, report) -> None:
         meshes = pipeline.import_meshes(path)
         for obj in pipeline.named(meshes, args.object, path) if args.object else [pipeline.largest(meshes)]:
             entry = pipeline.rig(obj, args.naming, args.strength, args.existing,
-                                 others=meshes, all_keys=args.all_keys)
+                                 others=meshes, all_keys=args.all_keys,
+                                 gaze={d: getattr(args, f"gaze_{d.lower()}") for d in GAZE_DEGREES})
             report.add("objects", {"file": str(Path(path).resolve()), **entry})
     _write_outputs(report, [lambda outputs: pipeline.save_blend(args.out, outputs)])
 
@@ -255,6 +263,10 @@ def _rig_flags(p, rig_command: bool) -> None:
     if rig_command:
         p.add_argument("--strength", type=float, default=1.0,
                        help="scale of every generated shape, above 0 up to 10 (default 1)")
+        for direction, toward in GAZE_TOWARD.items():
+            p.add_argument(f"--gaze-{direction.lower()}", type=float, default=GAZE_DEGREES[direction], metavar="DEG",
+                           help=f"degrees eyeLook{direction} turns the eyeballs {toward} at weight 1, "
+                                f"0 to 90 (default {GAZE_DEGREES[direction]:g}, the calibration)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,8 @@ the origin), so every tolerance is a fraction of the face width or of the eyebal
   sphere-like patch welded into the skin (a socket modelled as an eyeball-shaped shell).
 * **Gaze** (:func:`gaze_deltas`): the eight eyeLook* keys rotate the eyeball about the
   fitted centre, In/Out about the vertical axis and Up/Down about the horizontal one, by
-  :data:`GAZE_DEGREES` (per direction) at weight 1. ARKit's convention: eyeLookOutLeft turns the left eye
+  the rig's gaze angles at weight 1 (:func:`gaze_angles`: the animator's, per direction,
+  else :data:`GAZE_DEGREES`). ARKit's convention: eyeLookOutLeft turns the left eye
   (+X) toward +X.
 * **Lids** (:func:`opening_area`, :func:`lid_closure`, :func:`complete_blink`): the eye
   opening is what a viewer in front of the face sees of the eyeball: rays along +Y through
@@ -40,6 +41,9 @@ from .mesh.bins import box_pairs
 # Facecap is a test head; only these physical angles are taken from it (the issue's
 # calibration source). Other artists differ: Rocketbox's turn 8-24 deg (docs/models.md).
 GAZE_DEGREES = {"In": 30.7, "Out": 29.1, "Up": 30.0, "Down": 30.0}
+# An animator sets a rig's own range of motion (issue 13), per direction, in this range:
+# beyond 90 degrees the pupil would face into the head.
+GAZE_RANGE = (0.0, 90.0)
 GAZE_KEYS = tuple(f"eyeLook{d}{s}" for s in ("Left", "Right") for d in ("Down", "In", "Out", "Up"))
 
 # A surface is sphere-like when the RMS of its distance to the fitted sphere is under this
@@ -325,11 +329,29 @@ def _rotation(axis: int, degrees: float) -> np.ndarray:
     return r
 
 
+def gaze_angles(degrees: dict | None = None) -> dict:
+    """The rig's gaze angles (degrees at weight 1) per direction: ``degrees`` gives any of
+    In/Out/Up/Down, the calibration (:data:`GAZE_DEGREES`, itself when none is given) the
+    rest. ValueError, one line, for an unknown direction or an angle outside GAZE_RANGE."""
+    if not degrees:
+        return GAZE_DEGREES
+    unknown = sorted(set(degrees) - set(GAZE_DEGREES))
+    if unknown:
+        raise ValueError(f"gaze direction {unknown[0]!r}: must be one of {', '.join(GAZE_DEGREES)}")
+    out = dict(GAZE_DEGREES)
+    for key, value in degrees.items():
+        value = float(value)
+        if not GAZE_RANGE[0] <= value <= GAZE_RANGE[1]:          # also refuses nan
+            raise ValueError(f"gaze {key} {value:g}°: must be between {GAZE_RANGE[0]:g} and {GAZE_RANGE[1]:g} degrees")
+        out[key] = value
+    return out
+
+
 def gaze_rotation(key: str, side: str, degrees: dict | None = None) -> np.ndarray:
     """3x3 rotation of the ``side`` eye ("Left"/"Right") for eyeLook ``key`` ("In", "Out",
-    "Up", "Down") at weight 1, canonical frame. A rotation about +Z turns the gaze (-Y)
-    toward +X; one about +X turns it down."""
-    deg = (degrees or GAZE_DEGREES)[key]
+    "Up", "Down") at weight 1 (``degrees``: :func:`gaze_angles`), canonical frame. A
+    rotation about +Z turns the gaze (-Y) toward +X; one about +X turns it down."""
+    deg = gaze_angles(degrees)[key]
     if key in ("In", "Out"):
         toward_plus_x = (key == "Out") == (side == "Left")
         return _rotation(2, deg if toward_plus_x else -deg)
@@ -338,9 +360,11 @@ def gaze_rotation(key: str, side: str, degrees: dict | None = None) -> np.ndarra
 
 def gaze_deltas(eye: Eye, points: np.ndarray, degrees: dict | None = None) -> dict[str, np.ndarray]:
     """{"eyeLookInLeft": (n,3), ...} the four keys of ``eye``'s side, for ``points`` (n,3)
-    (the eye's vertices, canonical frame): rotation about the fitted centre, scaled by each
-    vertex's weight (1 for a rigid eyeball, a falloff on a welded patch)."""
+    (the eye's vertices, canonical frame): rotation about the fitted centre by ``degrees``
+    (:func:`gaze_angles`), scaled by each vertex's weight (1 for a rigid eyeball, a falloff
+    on a welded patch)."""
     p = np.asarray(points, np.float64) - eye.centre
+    degrees = gaze_angles(degrees)
     out = {}
     for key in ("Down", "In", "Out", "Up"):
         r = gaze_rotation(key, eye.side, degrees)

@@ -5,8 +5,9 @@ The networks rig the skin; these rules fill in what a skin rig trained on ICT ca
 on another artist's head, each from geometry alone:
 
 1. **Gaze**: the eyeballs (``core.eyes.find_eyes``: loose parts, separate objects or
-   welded patches) turn about their fitted centres for the eight eyeLook* keys; a separate
-   eye object gets its own eyeLook* deltas.
+   welded patches) turn about their fitted centres for the eight eyeLook* keys, by the
+   rig's gaze angles (``eyes.gaze_angles``); a separate eye object gets its own eyeLook*
+   deltas.
 2. **Blink**: where the network's eyeBlink leaves the eye open (less than
    ``eyes.CLOSED`` of the opening covered), the upper lid is brought onto the lower one
    (``eyes.complete_blink``); the closure per eye, before and after, goes to the report.
@@ -53,12 +54,15 @@ def _lap(steps: dict, name: str, since: float) -> float:
     return now
 
 
-def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], complete_blink: bool = True) -> None:
+def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], complete_blink: bool = True,
+          gaze: dict | None = None) -> None:
     """Apply the three rules to ``result`` in place. ``deltas_proxy`` (P,53,3) canonical
     deltas on the proxy (read for the mouth line only: the rules read geometry); ``objects``
     separate eye meshes, world space; ``complete_blink`` False leaves the blink as the
-    localization made it (painted groups)."""
+    localization made it (painted groups); ``gaze`` the animator's gaze angles per direction
+    (degrees, ``eyes.gaze_angles``; None: the calibration)."""
     t = time.perf_counter()
+    gaze = eyes.gaze_angles(gaze)
     norm = head.norm
     points = norm.apply(head.verts_world).astype(np.float64)
     faces = np.asarray(head.faces, np.int64)
@@ -73,10 +77,10 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
         if eye.source == "object":
             own = canon_objects[eye.obj]
             result.eye_object_deltas[eye.obj] = {
-                name: norm.invert_vectors(d) for name, d in eyes.gaze_deltas(eye, own).items()}
+                name: norm.invert_vectors(d) for name, d in eyes.gaze_deltas(eye, own, gaze).items()}
         else:
             eye_mask[eye.vertices] = True
-            for name, d in eyes.gaze_deltas(eye, points[eye.vertices]).items():
+            for name, d in eyes.gaze_deltas(eye, points[eye.vertices], gaze).items():
                 result.ict_deltas[_ict(name), eye.vertices] += norm.invert_vectors(d)
         t = _lap(result.steps, "eyes", t)
         blink = _ict(f"eyeBlink{eye.side}")
@@ -95,11 +99,13 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
         report.closure[eye.side] = closure
         t = _lap(result.steps, "blink", t)
         # eyeSquint raises the lower lid, eyeWide lifts the upper one, on the same margins;
-        # the upper lid rides with eyeLookDown/Up.
+        # the upper lid rides with eyeLookDown/Up, as far as the eye turns (none at 0°).
         for key, which, share in (("eyeSquint", "lower", lid_shapes.SQUINT_SHARE),
                                   ("eyeWide", "upper", -lid_shapes.WIDE_SHARE),
-                                  ("eyeLookDown", "upper", lid_shapes.LID_RIDE["Down"]),
-                                  ("eyeLookUp", "upper", lid_shapes.LID_RIDE["Up"])):
+                                  ("eyeLookDown", "upper", lid_shapes.lid_ride("Down", gaze)),
+                                  ("eyeLookUp", "upper", lid_shapes.lid_ride("Up", gaze))):
+            if share == 0.0:
+                continue
             k = _ict(f"{key}{eye.side}")
             before = norm.apply_vectors(result.ict_deltas[k]).astype(np.float64)
             after = lid_shapes.move_margin(eye, points, skin_faces, skin, before, which, share)

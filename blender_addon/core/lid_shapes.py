@@ -36,6 +36,15 @@ WIDE_SHARE = 0.2
 LID_RIDE = {"Down": 0.46, "Up": -0.38}
 
 
+def lid_ride(key: str, gaze: dict) -> float:
+    """Share of the lid gap the upper margin rides at eyeLook ``key`` ("Down"/"Up") = 1 on a
+    rig whose eyes turn by ``gaze`` (``eyes.gaze_angles``): :data:`LID_RIDE` scaled with the
+    angle against the calibrated one (the lid rests on the cornea, so it follows the eye as far
+    as the eye turns), at most the whole gap. Exactly LID_RIDE at the calibrated angle."""
+    share = LID_RIDE[key] * (gaze[key] / eyes.GAZE_DEGREES[key])
+    return max(-1.0, min(1.0, share))
+
+
 def _gap(eye: eyes.Eye, v: np.ndarray, faces: np.ndarray, skin: np.ndarray):
     """Margins and the rest gap per column: (ups, lows, gap (n_ups,3) upper -> lower, and
     the lower margin's gap (n_lows,3) lower -> upper), or None without an opening."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import arkit, inference, parallel, parts
+from . import arkit, eyes, inference, parallel, parts
 from .errors import Cancelled, FacsimileError
 from .eyes import EyeReport
 
@@ -297,7 +297,7 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
             cancelled: Callable[[], bool] | None = None,
             rig_model: str = RIG_MODEL, localizer_model: str | None = LOCALIZER_MODEL,
             eye_rules: bool = True, eye_objects=(), cavities: bool = True,
-            landmarks: bool = True, tighten: float = 0.0) -> RigResult:
+            landmarks: bool = True, gaze: dict | None = None, tighten: float = 0.0) -> RigResult:
     """Rig a head given in world space (any unit, Z up, facing -Y).
 
     ``painted_weights`` (V,R), when given, replaces the predicted region weights as the
@@ -308,6 +308,9 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     ``eye_rules`` applies the rules after the networks (``core.face_rules``: eyeballs
     turn for eyeLook*, the blink closes, tongueOut); ``eye_objects`` are separate eye
     meshes, world-space (N,3) arrays in the head's frame, that get eyeLook* keys of their own.
+    ``gaze`` sets the rig's range of eye motion: degrees the eyeballs turn at eyeLook* = 1,
+    any of ``{"In", "Out", "Up", "Down"}`` (``eyes.gaze_angles``; the rest, or all with
+    None, the calibrated ``eyes.GAZE_DEGREES``).
     ``cavities`` runs the networks on the outer skin only and lets closed cavities (eye
     sockets, mouth bags fused to the skin) follow it (``core.cavities``).
     ``landmarks`` looks for a face on a front render of the head (``core.landmarks``) and
@@ -317,6 +320,12 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     (``core.falloff``), for sculpted and game-rig styles; 0 keeps the networks' answer.
     """
     timings = {}
+    try:                                   # bad input fails before any work
+        gaze = eyes.gaze_angles(gaze)
+    except ValueError as err:
+        raise RigError(str(err)) from None
+    if not 0.0 <= float(tighten) < 1.0:
+        raise RigError(f"tighten {float(tighten):g}: must be at least 0 and below 1")
 
     def stage(frac, name):
         if cancelled is not None and cancelled():
@@ -340,7 +349,7 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     if localizer_model is None:
         return _rules(_finish(head, responses, np.full((len(responses), len(REGION_NAMES)),
                                                        1.0 / len(REGION_NAMES)), strength, timings, t),
-                      head, responses * float(strength), eye_rules, eye_objects)
+                      head, responses * float(strength), eye_rules, eye_objects, gaze=gaze)
     weights_proxy = out["region_weights"]
     if painted_weights is not None:
         painted = np.asarray(painted_weights, np.float64)[head.skin]
@@ -364,11 +373,11 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
     # completion would put the lid motion back where the paint took it out.
     return _rules(_finish(head, deltas_proxy, weights_proxy, strength, timings, t),
                   head, deltas_proxy * float(strength), eye_rules, eye_objects,
-                  complete_blink=painted_weights is None)
+                  complete_blink=painted_weights is None, gaze=gaze)
 
 
 def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_rules: bool,
-           eye_objects, complete_blink: bool = True) -> RigResult:
+           eye_objects, complete_blink: bool = True, gaze: dict | None = None) -> RigResult:
     """The eye and mouth rules after the networks (``core.face_rules``), in place."""
     objects = [np.asarray(o, np.float64).reshape(-1, 3) for o in eye_objects]
     result.eye_object_deltas = [{} for _ in objects]
@@ -377,7 +386,7 @@ def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_
     from . import face_rules
 
     t = time.perf_counter()
-    face_rules.apply(result, head, deltas_proxy, objects, complete_blink=complete_blink)
+    face_rules.apply(result, head, deltas_proxy, objects, complete_blink=complete_blink, gaze=gaze)
     result.timings["rules"] = time.perf_counter() - t
     return result
 

@@ -26,7 +26,7 @@ from ..core import rig as core_rig
 from ..core.errors import Cancelled, FacsimileError
 from ..core.regions import REGION_NAMES, group_name
 from . import eye_objects, opsdata
-from .props import LOCALIZATION_ITEMS, NAMING_ITEMS, OPTION_NAMES
+from .props import LOCALIZATION_ITEMS, NAMING_ITEMS, OPTION_NAMES, GazeOptions, gaze_degrees
 
 OWNED_KEYS = "facsimile_keys"
 """ID property on the shape-key block: the names of the keys Facsimile wrote."""
@@ -45,14 +45,16 @@ def owned_keys(obj) -> set:
 
 
 def rig_job(arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str,
-            eyes=(), eye_arrays=()) -> jobs.Job:
+            eyes=(), eye_arrays=(), gaze: dict | None = None) -> jobs.Job:
     """The computation of one operator run as a :class:`jobs.Job` (safe on a worker thread);
-    ``eyes`` are separate eye objects selected with the head (issue 13), read as ``eye_arrays``."""
+    ``eyes`` are separate eye objects selected with the head (issue 13), read as ``eye_arrays``;
+    ``gaze`` the gaze angles in degrees (``core.eyes.gaze_angles``)."""
 
     def work(job):
         return core_rig.predict(arrays.verts_world, arrays.faces, provider=provider, painted_weights=painted,
                                 strength=strength, progress=lambda f, stage: job.report(f, stage),
-                                cancelled=job.cancelled, eye_objects=[a.verts_world for a in eye_arrays])
+                                cancelled=job.cancelled, eye_objects=[a.verts_world for a in eye_arrays],
+                                gaze=gaze)
 
     job = jobs.Job("rig", work)
     job.arrays, job.eyes, job.eye_arrays = arrays, list(eyes), list(eye_arrays)
@@ -97,8 +99,9 @@ class _RigOperatorBase(jobs.JobOperator):
                                         "'Predicted' localization")
         arrays = mesh_io.read_mesh(obj)
         eyes = eye_objects.candidates(context, obj) if self.writes_shapes else []
+        gaze = gaze_degrees(self) if isinstance(self, GazeOptions) else None
         return obj, rig_job(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context),
-                            eyes, eye_objects.read(eyes))
+                            eyes, eye_objects.read(eyes), gaze)
 
     def _write(self, context, obj, job: jobs.Job) -> set:
         result = job.result
@@ -266,7 +269,7 @@ class FACSIMILE_OT_predict_regions(_RigOperatorBase, bpy.types.Operator):
         description="Overwrite existing FX_ groups (only those; other groups are never touched)")
 
 
-class FACSIMILE_OT_generate_shapes(_RigOperatorBase, bpy.types.Operator):
+class FACSIMILE_OT_generate_shapes(GazeOptions, _RigOperatorBase, bpy.types.Operator):
     """Generate the ARKit shape keys with the networks, localized by region weights"""
 
     bl_idname = "facsimile.generate_shapes"
@@ -285,7 +288,7 @@ class FACSIMILE_OT_generate_shapes(_RigOperatorBase, bpy.types.Operator):
                     "(for pipelines that expect all 52); unset, the scene's Rig option decides")
 
 
-class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
+class FACSIMILE_OT_rig(GazeOptions, _RigOperatorBase, bpy.types.Operator):
     """Rig the face: region weights as FX_ groups and the 52 ARKit shape keys, in one step"""
 
     bl_idname = "facsimile.rig"
@@ -304,7 +307,7 @@ class FACSIMILE_OT_rig(_RigOperatorBase, bpy.types.Operator):
                     "(for pipelines that expect all 52); unset, the scene's Rig option decides")
 
 
-class FACSIMILE_OT_update_rig(_RigOperatorBase, bpy.types.Operator):
+class FACSIMILE_OT_update_rig(GazeOptions, _RigOperatorBase, bpy.types.Operator):
     """Regenerate the shape keys from the FX_ groups as painted; only Facsimile's own keys are replaced"""
 
     bl_idname = "facsimile.update_rig"

@@ -2,13 +2,16 @@
 """Rig state kept in the .blend: the rig options shown in the panel, last run, slider options.
 A running rig's progress is not here (``jobs.py``: never saved).
 
-The options (naming, strength, localization, existing keys, FX_ groups) are the defaults
-the rig operators read when a script or the redo panel does not set them, so an artist sets
-them once in the panel instead of in the redo panel of a run that already happened.
+The options (naming, strength, gaze angles, localization, existing keys, FX_ groups) are the
+defaults the rig operators read when a script or the redo panel does not set them, so an
+artist sets them once in the panel instead of in the redo panel of a run that already happened.
 """
+
+import math
 
 import bpy
 
+from ..core.eyes import GAZE_DEGREES, GAZE_RANGE
 from ..options import EXISTING_ITEMS
 
 NAMING_ITEMS = (
@@ -20,11 +23,38 @@ LOCALIZATION_ITEMS = (
     ("PREDICTED", "Predicted", "Localize expressions with the predicted region weights"),
     ("PAINTED", "Painted FX_ groups", "Localize expressions with the FX_ vertex groups as painted"),
 )
-OPTION_NAMES = ("naming", "strength", "localization", "existing", "replace_groups")
+GAZE_NAMES = {d: f"gaze_{d.lower()}" for d in GAZE_DEGREES}
+OPTION_NAMES = ("naming", "strength", *GAZE_NAMES.values(), "localization", "existing", "replace_groups")
 """Scene options that the operators of the same property names take as defaults."""
 
 
-class FACSIMILE_PG_rig_state(bpy.types.PropertyGroup):
+def _gaze_property(direction: str, toward: str):
+    return bpy.props.FloatProperty(
+        name=f"Gaze {direction}", subtype="ANGLE", precision=1, default=math.radians(GAZE_DEGREES[direction]),
+        min=math.radians(GAZE_RANGE[0]), max=math.radians(GAZE_RANGE[1]),
+        description=f"How far eyeLook{direction} turns the eyeballs {toward} at weight 1, about their "
+                    f"centres: the rig's range of eye motion (default {GAZE_DEGREES[direction]:g}°, "
+                    "calibrated on recorded eye rotations)")
+
+
+class GazeOptions:
+    """The rig's gaze angles, one per direction (``core.eyes.gaze_angles``): on the scene's
+    rig options and on the operators that write shapes."""
+
+    gaze_in: _gaze_property("In", "toward the nose")
+    gaze_out: _gaze_property("Out", "away from the nose")
+    gaze_up: _gaze_property("Up", "up")
+    gaze_down: _gaze_property("Down", "down")
+
+
+def gaze_degrees(owner) -> dict:
+    """{"In": degrees, …} of a :class:`GazeOptions` owner. Blender keeps the angles as
+    single-precision radians; rounded to a thousandth of a degree they give the calibrated
+    angles back exactly, so an untouched panel rigs as the core's default does, bit for bit."""
+    return {d: round(math.degrees(getattr(owner, name)), 3) for d, name in GAZE_NAMES.items()}
+
+
+class FACSIMILE_PG_rig_state(GazeOptions, bpy.types.PropertyGroup):
     last_provider: bpy.props.StringProperty(
         name="Provider", description="Execution provider used by the last run", default="")
     last_seconds: bpy.props.FloatProperty(

@@ -47,6 +47,11 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
         col.use_property_decorate = False
         col.prop(state, "naming")
         col.prop(state, "strength")
+        gaze = col.column(align=True)          # the rig's range of eye motion, per direction
+        gaze.prop(state, "gaze_in", text="Gaze In")
+        gaze.prop(state, "gaze_out", text="Out")
+        gaze.prop(state, "gaze_up", text="Up")
+        gaze.prop(state, "gaze_down", text="Down")
         col.prop(state, "localization")
         col.prop(state, "existing")
         col.prop(state, "replace_groups")

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The command line a pipeline TD needs (issue 16, must-show 6), on the installed extension.
 
-``rig --object/--strength/--existing``, ``bake --mode/--map/--fps/--frame-range/--naming/
+``rig --object/--strength/--gaze-*/--existing``, ``bake --mode/--map/--fps/--frame-range/--naming/
 --existing``, ``encode``, ``--version``, ``--json`` (a file, or stdout that then carries
 nothing else); every new flag checked before any work; an error printed once and no
 reload message; no output written when a command fails; docs/cli.md lists every flag.
@@ -150,6 +150,9 @@ def test_docs_list_every_flag():
 BAD = {
     "strength_zero": ("rig {d}/head.obj --out {d}/o.blend --strength 0", "--strength 0"),
     "strength_nan": ("rig {d}/head.obj --out {d}/o.blend --strength nan", "--strength nan"),
+    "gaze_negative": ("rig {d}/head.obj --out {d}/o.blend --gaze-up -5", "--gaze-up -5"),
+    "gaze_past_90": ("rig {d}/head.obj --out {d}/o.blend --gaze-in 95", "--gaze-in 95: must be between 0 and 90"),
+    "gaze_nan": ("rig {d}/head.obj --out {d}/o.blend --gaze-down nan", "--gaze-down nan"),
     "existing_unknown": ("rig {d}/head.obj --out {d}/o.blend --existing MAYBE", "invalid choice: 'MAYBE'"),
     "mode_unknown": ("bake {d}/head.obj --take {d}/take.csv --out {d}/o.blend --mode MAGIC",
                      "invalid choice: 'MAGIC'"),
@@ -190,6 +193,7 @@ def test_rig_object_strength_existing_and_json(files):
     assert report["outputs"] == [str((files / "half.blend").resolve())]
     (entry,) = report["objects"]
     assert entry["object"] == "Head" and entry["strength"] == 0.5 and entry["naming"] == "ARKIT"
+    assert entry["gaze"] == commands.GAZE_DEGREES              # untouched: the calibrated angles
     # Suzanne has no tongue: tongueOut is left out unless --all-keys (issue 13)
     assert len(entry["keys_added"]) == 51 and "jawOpen" in entry["keys_added"]
     assert "tongueOut" not in entry["keys_added"]

@@ -3,10 +3,13 @@
 teeth as loose parts), facecap with its eyes as two separate objects, both Rocketbox heads
 and Suzanne. Gaze signs by ARKit's convention (+X is the subject's left), the blink closed
 (measured with the core's own measure, ``eyes.lid_closure``, on the written keys), tongueOut
-only where a tongue exists, the report, and separate eyes driven with the head."""
+only where a tongue exists, the report, separate eyes driven with the head, and the gaze
+angles an animator sets (Rig panel, Update Rig, the CLI's ``--gaze-*``)."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 
@@ -158,6 +161,69 @@ def test_suzanne_has_no_tongue_key_unless_all_52_are_asked_for(addon):
     bpy.context.scene.facsimile_rig.all_keys = True
     assert bpy.ops.facsimile.rig() == {"FINISHED"}
     assert set(arkit.ARKIT_52) <= set(_keys(other))
+
+
+# ------------------------------------------------------------------ the gaze angles an animator sets
+
+ARTIST = {"In": 18.7, "Out": 21.7, "Up": 7.6, "Down": 10.1}     # the Rocketbox artist's (docs/models.md)
+
+
+def _turns(obj) -> dict:
+    """{(side, direction): degrees} each written eyeLook* key turns each eyeball the core
+    finds, about the eyeball's fitted sphere centre (best rotation about it, Kabsch)."""
+    verts = base_coords(obj).astype(np.float64)
+    out = {}
+    for side, idx in _loose_eyes(obj).items():
+        centre, _r, _res = eyes.fit_sphere(verts[idx])
+        rel = verts[idx] - centre
+        for d in ("In", "Out", "Up", "Down"):
+            moved = rel + key_deltas(obj, f"eyeLook{d}{side}")[idx]
+            u, _s, vt = np.linalg.svd(rel.T @ moved)
+            r = vt.T @ np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))]) @ u.T
+            out[side, d] = float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+    assert sorted({side for side, _d in out}) == ["Left", "Right"]
+    return out
+
+
+def _assert_turns(obj, expected: dict) -> None:
+    for (side, d), angle in _turns(obj).items():
+        assert abs(angle - expected[d]) < 0.05, f"eyeLook{d}{side} turns {angle:.2f}°, not {expected[d]}°"
+
+
+def test_panel_gaze_angles_regenerate_the_eyelook_keys_on_update_rig(addon, tmp_path):
+    obj = _rocketbox("rocketbox_male03")
+    state = bpy.context.scene.facsimile_rig
+    assert bpy.ops.facsimile.rig() == {"FINISHED"}
+    _assert_turns(obj, eyes.GAZE_DEGREES)                    # untouched: the calibration
+    state.gaze_in, state.gaze_out, state.gaze_up, state.gaze_down = (math.radians(ARTIST[d]) for d in ARTIST)
+    assert bpy.ops.facsimile.update_rig() == {"FINISHED"}
+    _assert_turns(obj, ARTIST)
+    jaw = key_deltas(obj, "jawOpen")
+    # An operator's own option wins over the panel's; the angle changes the eyes only.
+    assert bpy.ops.facsimile.update_rig(gaze_up=math.radians(20.0)) == {"FINISHED"}
+    _assert_turns(obj, {**ARTIST, "Up": 20.0})
+    assert np.array_equal(key_deltas(obj, "jawOpen"), jaw)
+    # Saved with the scene's rig options.
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "gaze.blend"))
+    state.gaze_in = state.gaze_up = 0.0
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "gaze.blend"))
+    saved = bpy.context.scene.facsimile_rig
+    assert [round(math.degrees(getattr(saved, f"gaze_{d.lower()}")), 3) for d in ARTIST] == list(ARTIST.values())
+
+
+def test_cli_rig_gaze_flags_set_the_eyeball_turns(addon, tmp_path):
+    from blender_helpers import run_cli
+
+    name = _rocketbox("rocketbox_male03").name
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "head.blend"))
+    out = run_cli("rig", tmp_path / "head.blend", "--gaze-in", "18.7", "--gaze-up", "7.6",
+                  "--out", tmp_path / "rigged.blend", "--json", tmp_path / "rig.json", home=tmp_path / "home")
+    assert out.returncode == 0, out.stderr
+    (entry,) = json.loads((tmp_path / "rig.json").read_text())["objects"]
+    expected = {**eyes.GAZE_DEGREES, "In": 18.7, "Up": 7.6}
+    assert entry["gaze"] == expected
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "rigged.blend"))
+    _assert_turns(bpy.data.objects[name], expected)
 
 
 # ------------------------------------------------------------------ separate eye objects

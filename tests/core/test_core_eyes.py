@@ -97,6 +97,70 @@ def test_gaze_signs_follow_arkit():
         assert abs(angle - eyes.GAZE_DEGREES["Out"]) < 1e-6
 
 
+def _turn_degrees(before: np.ndarray, after: np.ndarray) -> float:
+    """Angle of the rotation about the origin that best takes ``before`` to ``after`` (n,3)."""
+    u, _s, vt = np.linalg.svd(before.T @ after)
+    r = vt.T @ np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))]) @ u.T
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def test_the_gaze_angle_an_animator_sets_turns_the_eyeball_by_that_angle():
+    points, labels = two_eyes()
+    assert eyes.gaze_angles() is eyes.GAZE_DEGREES and eyes.gaze_angles({}) is eyes.GAZE_DEGREES
+    assert eyes.gaze_angles({"Up": 7.5}) == {**eyes.GAZE_DEGREES, "Up": 7.5}   # the rest: the calibration
+    for eye in eyes.find_eyes(points, labels):
+        ball = points[labels == (0 if eye.side == "Left" else 1)]
+        for angle in (0.0, 7.6, 18.7, 45.0, 90.0):
+            d = eyes.gaze_deltas(eye, ball, {"In": angle, "Out": angle, "Up": angle, "Down": angle})
+            for key in ("In", "Out", "Up", "Down"):
+                moved = ball + d[f"eyeLook{key}{eye.side}"]
+                # about the fitted centre: every vertex keeps its distance, and turns by the angle
+                np.testing.assert_allclose(np.linalg.norm(moved - eye.centre, axis=1),
+                                           np.linalg.norm(ball - eye.centre, axis=1), atol=1e-12)
+                assert abs(_turn_degrees(ball - eye.centre, moved - eye.centre) - angle) < 1e-6
+    for bad in ({"Up": -1.0}, {"Down": 90.5}, {"In": float("nan")}, {"Left": 10.0}):
+        with pytest.raises(ValueError):
+            eyes.gaze_angles(bad)
+
+
+def test_gaze_option_on_rocketbox_turns_the_eyeballs_and_leaves_the_default_unchanged():
+    if not ROCKETBOX.exists():
+        pytest.skip(f"Rocketbox data missing: {ROCKETBOX}")
+    from blender_addon.core import lid_shapes
+
+    with np.load(ROCKETBOX) as d:
+        to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
+        verts, faces = to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64)
+    default = rig.predict(verts, faces, provider="CPU")
+    # Giving the calibrated angles is the default, bit for bit.
+    same = rig.predict(verts, faces, provider="CPU", gaze=dict(eyes.GAZE_DEGREES))
+    assert np.array_equal(same.ict_deltas, default.ict_deltas)
+    gaze = {"In": 10.0, "Out": 20.0, "Up": 5.0, "Down": 15.0}
+    result = rig.predict(verts, faces, provider="CPU", gaze=gaze)
+    head = rig.prepare_head(verts, faces)
+    points = head.norm.apply(verts).astype(np.float64)
+    skin_faces = faces[head.skin[faces].all(1)]
+    found = eyes.find_eyes(points, head.part_labels, head.skin, skin_faces)
+    assert len(found) == 2
+    for eye in found:
+        rel = points[eye.vertices] - eye.centre
+        for key, angle in gaze.items():
+            d = head.norm.apply_vectors(result.arkit_delta(f"eyeLook{key}{eye.side}"))[eye.vertices]
+            assert abs(_turn_degrees(rel, rel + d) - angle) < 1e-3, (eye.side, key)
+            np.testing.assert_allclose(np.linalg.norm(rel + d, axis=1), np.linalg.norm(rel, axis=1), atol=1e-6)
+        # The upper lid rides as far as the eye turns: half the calibrated angle, about half the ride.
+        d = head.norm.apply_vectors(result.arkit_delta(f"eyeLookDown{eye.side}")).astype(np.float64)
+        share = lid_shapes.margin_share(eye, points, skin_faces, head.skin, d, "upper")
+        assert share >= 0.9 * lid_shapes.lid_ride("Down", eyes.gaze_angles(gaze)) > 0
+    # Only the eyeLook* keys change.
+    look = [i for i, n in enumerate(arkit.ICT_53) if n.startswith("eyeLook")]
+    rest = np.setdiff1d(np.arange(len(arkit.ICT_53)), look)
+    assert np.array_equal(result.ict_deltas[rest], default.ict_deltas[rest])
+    assert not np.array_equal(result.ict_deltas[look], default.ict_deltas[look])
+    with pytest.raises(rig.RigError, match="gaze Up 95"):
+        rig.predict(verts, faces, provider="CPU", gaze={"Up": 95.0})
+
+
 def _facecap():
     if not FACECAP.exists():
         pytest.skip(f"facecap data missing: {FACECAP}")

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The headless command line, for ``python -m blender_addon`` and ``blender --command facsimile``.
 
-    rig    MESH… --out OUT.blend [--object NAME]… [--naming N] [--strength S] [--gaze-in DEG]… [--existing E]
+    rig    MESH… --out OUT.blend [--object NAME]… [--naming N] [--strength S] [--tighten T] [--gaze-in DEG]…
+           [--existing E]
     bake   TARGET… --take TAKE --out OUT.blend [--glb OUT.glb] [--mode M] [--map MAP.json|PRESET] [--nla]
            [--fps FPS] [--frame-range START END] [--naming N] [--existing E] …
     encode MESH --out TAKE.csv [--object NAME] [--frame-range START END] [--fps FPS] …
@@ -112,6 +113,8 @@ def validate(args) -> None:
         _check_out(args.out, inputs)
         if not math.isfinite(args.strength) or not 0 < args.strength <= 10:
             raise CliError(f"--strength {args.strength:g}: must be above 0 and at most 10")
+        if not 0 <= args.tighten <= 0.9:                                    # also refuses nan
+            raise CliError(f"--tighten {args.tighten:g}: must be between 0 and 0.9")
         for direction in GAZE_DEGREES:
             angle = getattr(args, f"gaze_{direction.lower()}")
             if not GAZE_RANGE[0] <= angle <= GAZE_RANGE[1]:              # also refuses nan
@@ -175,7 +178,8 @@ def cmd_rig(args, report) -> None:
         for obj in pipeline.named(meshes, args.object, path) if args.object else [pipeline.largest(meshes)]:
             entry = pipeline.rig(obj, args.naming, args.strength, args.existing,
                                  others=meshes, all_keys=args.all_keys,
-                                 gaze={d: getattr(args, f"gaze_{d.lower()}") for d in GAZE_DEGREES})
+                                 gaze={d: getattr(args, f"gaze_{d.lower()}") for d in GAZE_DEGREES},
+                                 tighten=args.tighten)
             report.add("objects", {"file": str(Path(path).resolve()), **entry})
     _write_outputs(report, [lambda outputs: pipeline.save_blend(args.out, outputs)])
 
@@ -263,6 +267,9 @@ def _rig_flags(p, rig_command: bool) -> None:
     if rig_command:
         p.add_argument("--strength", type=float, default=1.0,
                        help="scale of every generated shape, above 0 up to 10 (default 1)")
+        p.add_argument("--tighten", type=float, default=0.0, metavar="T",
+                       help="fade out motion under this share of each shape's peak, 0 to 0.9 (default 0: the "
+                            "networks' answer; 0.1-0.2 for sculpted and game rigs)")
         for direction, toward in GAZE_TOWARD.items():
             p.add_argument(f"--gaze-{direction.lower()}", type=float, default=GAZE_DEGREES[direction], metavar="DEG",
                            help=f"degrees eyeLook{direction} turns the eyeballs {toward} at weight 1, "

@@ -183,11 +183,12 @@ def rig_names(naming: str) -> list:
 
 
 def rig(obj, naming: str = "ARKIT", strength: float = 1.0, existing: str = "SKIP", others=(),
-        all_keys: bool = False, gaze: dict | None = None) -> dict:
+        all_keys: bool = False, gaze: dict | None = None, tighten: float = 0.0) -> dict:
     """Rig ``obj`` with ``facsimile.rig``; what was written, for the JSON report. ``others``
     (the file's other meshes) are selected with it, so separate eyeballs among them get their
     eyeLook* keys (rig/eye_objects.py); ``all_keys`` creates tongueOut even without a tongue;
-    ``gaze`` {"In": degrees, …} sets the gaze angles (unset: the Rig panel's).
+    ``gaze`` {"In": degrees, …} sets the gaze angles (unset: the Rig panel's); ``tighten`` the
+    Tighten option (``core.falloff``).
 
     ``existing='REPLACE'`` also replaces FX_ groups (a re-rig); with 'SKIP' a mesh that
     already has them is refused before any work, naming the flag that re-rigs it.
@@ -201,11 +202,12 @@ def rig(obj, naming: str = "ARKIT", strength: float = 1.0, existing: str = "SKIP
     before, t0 = _key_names(obj), time.perf_counter()
     angles = {GAZE_NAMES[d]: math.radians(a) for d, a in (gaze or {}).items()}
     reports = call(bpy.ops.facsimile.rig, f"rig '{obj.name}'", naming=naming, strength=strength,
-                   existing=existing, replace_groups=existing == "REPLACE", all_keys=all_keys, **angles)
+                   existing=existing, replace_groups=existing == "REPLACE", all_keys=all_keys,
+                   tighten=tighten, **angles)
     owned, state = _owned(obj), bpy.context.scene.facsimile_rig
     return {
         "object": obj.name, "vertices": len(obj.data.vertices), "naming": naming,
-        "strength": strength, "existing": existing,
+        "strength": strength, "tighten": tighten, "existing": existing,
         "gaze": {**gaze_degrees(state), **{d: round(a, 3) for d, a in (gaze or {}).items()}},
         "groups": [group_name(r) for r in REGION_NAMES],
         "keys_added": sorted(_key_names(obj) - before),

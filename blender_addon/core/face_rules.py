@@ -55,12 +55,16 @@ def _lap(steps: dict, name: str, since: float) -> float:
 
 
 def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], complete_blink: bool = True,
-          gaze: dict | None = None) -> None:
+          gaze: dict | None = None, blink_paint: dict | None = None) -> None:
     """Apply the three rules to ``result`` in place. ``deltas_proxy`` (P,53,3) canonical
     deltas on the proxy (read for the mouth line only: the rules read geometry); ``objects``
     separate eye meshes, world space; ``complete_blink`` False leaves the blink as the
-    localization made it (painted groups); ``gaze`` the animator's gaze angles per direction
-    (degrees, ``eyes.gaze_angles``; None: the calibration)."""
+    networks made it (the ablation); ``gaze`` the animator's gaze angles per direction
+    (degrees, ``eyes.gaze_angles``; None: the calibration). ``blink_paint`` {"Left": (V,),
+    "Right": (V,)}, how much of each vertex's predicted upper-lid weight the painted groups keep
+    (0..1, ``rig._lid_paint``), scales the blink's completion vertex by vertex: painted groups
+    are the artist's word on where the blink acts, so a lid painted out stays still and a lid
+    left as predicted still closes."""
     t = time.perf_counter()
     gaze = eyes.gaze_angles(gaze)
     norm = head.norm
@@ -90,6 +94,8 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
         report.completed[eye.side] = False
         if complete_blink and not closure >= eyes.CLOSED:
             after = eyes.complete_blink(eye, points, skin_faces, skin, before)
+            if blink_paint is not None:
+                after = before + (after - before) * np.clip(blink_paint[eye.side], 0.0, 1.0)[:, None]
             if eye.source != "object":
                 after[eye.vertices] = before[eye.vertices]       # the eyeball itself never blinks
             changed = _changed(after, before)

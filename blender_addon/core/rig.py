@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # functions that rig: the add-on imports this module when Blender starts (for RigError,
 # RigResult), and scipy there would add ~0.35 s to every Blender start-up. The add-on
 # imports them on a background thread once Blender has started instead (``start_warm_up``).
-from .regions import REGION_NAMES
+from .regions import REGION_INDEX, REGION_NAMES
 
 MIN_SKIN_VERTS = 30
 """Fewer vertices on the head's surface than this cannot carry a face (a cube has 8)."""
@@ -369,15 +369,32 @@ def predict(verts_world: np.ndarray, faces: np.ndarray, *, provider: str = "AUTO
         from .falloff import tighten as tighten_shapes
 
         deltas_proxy = tighten_shapes(deltas_proxy, tighten)
-    # Painted groups are the artist's word on where each shape acts: the geometric blink
-    # completion would put the lid motion back where the paint took it out.
-    return _rules(_finish(head, deltas_proxy, weights_proxy, strength, timings, t),
-                  head, deltas_proxy * float(strength), eye_rules, eye_objects,
-                  complete_blink=painted_weights is None, gaze=gaze)
+    result = _finish(head, deltas_proxy, weights_proxy, strength, timings, t)
+    # Painted groups are the artist's word on where each shape acts: the blink's geometric
+    # completion goes only as far as the paint keeps each vertex's upper-lid weight (a lid
+    # painted out stays still; groups left as predicted close the eye as Rig Face does).
+    blink_paint = None if painted_weights is None else _lid_paint(painted_weights, result.region_weights)
+    return _rules(result, head, deltas_proxy * float(strength), eye_rules, eye_objects, gaze=gaze,
+                  blink_paint=blink_paint)
+
+
+def _lid_paint(painted_weights: np.ndarray, predicted: np.ndarray) -> dict:
+    """{"Left": (V,), "Right": (V,)}: how much of each vertex's predicted upper-lid weight the
+    painted groups keep, 0..1 (rows normalized as the localization reads them). Lid vertices
+    are shared with the lower lid and the brow, so the share itself is below 1 at the margin;
+    the ratio is 1 wherever the artist left the groups as predicted. ARKit's Left is the
+    character's left, +X: the ``_L`` regions."""
+    painted = np.asarray(painted_weights, np.float64)
+    painted = painted / np.maximum(painted.sum(1, keepdims=True), 1e-8)
+    out = {}
+    for side, region in (("Left", "upper_lid_L"), ("Right", "upper_lid_R")):
+        k = REGION_INDEX[region]
+        out[side] = np.clip(painted[:, k] / np.maximum(predicted[:, k], 1e-3), 0.0, 1.0)
+    return out
 
 
 def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_rules: bool,
-           eye_objects, complete_blink: bool = True, gaze: dict | None = None) -> RigResult:
+           eye_objects, gaze: dict | None = None, blink_paint: dict | None = None) -> RigResult:
     """The eye and mouth rules after the networks (``core.face_rules``), in place."""
     objects = [np.asarray(o, np.float64).reshape(-1, 3) for o in eye_objects]
     result.eye_object_deltas = [{} for _ in objects]
@@ -386,7 +403,7 @@ def _rules(result: RigResult, head: PreparedHead, deltas_proxy: np.ndarray, eye_
     from . import face_rules
 
     t = time.perf_counter()
-    face_rules.apply(result, head, deltas_proxy, objects, complete_blink=complete_blink, gaze=gaze)
+    face_rules.apply(result, head, deltas_proxy, objects, gaze=gaze, blink_paint=blink_paint)
     result.timings["rules"] = time.perf_counter() - t
     return result
 

@@ -26,7 +26,7 @@ from ..core import rig as core_rig
 from ..core.errors import Cancelled, FacsimileError
 from ..core.regions import REGION_NAMES, group_name
 from . import eye_objects, opsdata
-from .props import LOCALIZATION_ITEMS, NAMING_ITEMS, OPTION_NAMES, GazeOptions, gaze_degrees
+from .props import LOCALIZATION_ITEMS, NAMING_ITEMS, OPTION_NAMES, GazeOptions, gaze_degrees, tighten_property
 
 OWNED_KEYS = "facsimile_keys"
 """ID property on the shape-key block: the names of the keys Facsimile wrote."""
@@ -45,16 +45,17 @@ def owned_keys(obj) -> set:
 
 
 def rig_job(arrays: mesh_io.MeshArrays, painted: np.ndarray | None, strength: float, provider: str,
-            eyes=(), eye_arrays=(), gaze: dict | None = None) -> jobs.Job:
+            eyes=(), eye_arrays=(), gaze: dict | None = None, tighten: float = 0.0) -> jobs.Job:
     """The computation of one operator run as a :class:`jobs.Job` (safe on a worker thread);
     ``eyes`` are separate eye objects selected with the head (issue 13), read as ``eye_arrays``;
-    ``gaze`` the gaze angles in degrees (``core.eyes.gaze_angles``)."""
+    ``gaze`` the gaze angles in degrees (``core.eyes.gaze_angles``), ``tighten`` the Tighten
+    option (``core.falloff``)."""
 
     def work(job):
         return core_rig.predict(arrays.verts_world, arrays.faces, provider=provider, painted_weights=painted,
                                 strength=strength, progress=lambda f, stage: job.report(f, stage),
                                 cancelled=job.cancelled, eye_objects=[a.verts_world for a in eye_arrays],
-                                gaze=gaze)
+                                gaze=gaze, tighten=tighten)
 
     job = jobs.Job("rig", work)
     job.arrays, job.eyes, job.eye_arrays = arrays, list(eyes), list(eye_arrays)
@@ -101,7 +102,7 @@ class _RigOperatorBase(jobs.JobOperator):
         eyes = eye_objects.candidates(context, obj) if self.writes_shapes else []
         gaze = gaze_degrees(self) if isinstance(self, GazeOptions) else None
         return obj, rig_job(arrays, painted, getattr(self, "strength", 1.0), prefs.provider_choice(context),
-                            eyes, eye_objects.read(eyes), gaze)
+                            eyes, eye_objects.read(eyes), gaze, getattr(self, "tighten", 0.0))
 
     def _write(self, context, obj, job: jobs.Job) -> set:
         result = job.result
@@ -280,6 +281,7 @@ class FACSIMILE_OT_generate_shapes(GazeOptions, _RigOperatorBase, bpy.types.Oper
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0,
                                       description="Scale of every generated shape")
+    tighten: tighten_property()
     localization: bpy.props.EnumProperty(name="Localize with", items=LOCALIZATION_ITEMS, default="PREDICTED")
     existing: bpy.props.EnumProperty(name="Existing keys", items=EXISTING_ITEMS, default="SKIP")
     all_keys: bpy.props.BoolProperty(
@@ -300,6 +302,7 @@ class FACSIMILE_OT_rig(GazeOptions, _RigOperatorBase, bpy.types.Operator):
     replace_groups: bpy.props.BoolProperty(name="Replace FX_ groups", default=False)
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0)
+    tighten: tighten_property()
     existing: bpy.props.EnumProperty(name="Existing keys", items=EXISTING_ITEMS, default="SKIP")
     all_keys: bpy.props.BoolProperty(
         name="Create all 52 keys", default=False,
@@ -318,6 +321,7 @@ class FACSIMILE_OT_update_rig(GazeOptions, _RigOperatorBase, bpy.types.Operator)
 
     naming: bpy.props.EnumProperty(name="Naming", items=NAMING_ITEMS, default="ARKIT")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0)
+    tighten: tighten_property()
 
     @classmethod
     def poll(cls, context):

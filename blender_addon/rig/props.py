@@ -2,7 +2,7 @@
 """Rig state kept in the .blend: the rig options shown in the panel, last run, slider options.
 A running rig's progress is not here (``jobs.py``: never saved).
 
-The options (naming, strength, gaze angles, localization, existing keys, FX_ groups) are the
+The options (naming, strength, tighten, gaze angles, localization, existing keys, FX_ groups) are the
 defaults the rig operators read when a script or the redo panel does not set them, so an
 artist sets them once in the panel instead of in the redo panel of a run that already happened.
 """
@@ -24,7 +24,7 @@ LOCALIZATION_ITEMS = (
     ("PAINTED", "Painted FX_ groups", "Localize expressions with the FX_ vertex groups as painted"),
 )
 GAZE_NAMES = {d: f"gaze_{d.lower()}" for d in GAZE_DEGREES}
-OPTION_NAMES = ("naming", "strength", *GAZE_NAMES.values(), "localization", "existing", "replace_groups")
+OPTION_NAMES = ("naming", "strength", "tighten", *GAZE_NAMES.values(), "localization", "existing", "replace_groups")
 """Scene options that the operators of the same property names take as defaults."""
 
 
@@ -35,6 +35,15 @@ def _gaze_property(direction: str, toward: str):
         description=f"How far eyeLook{direction} turns the eyeballs {toward} at weight 1, about their "
                     f"centres: the rig's range of eye motion (default {GAZE_DEGREES[direction]:g}°, "
                     "calibrated on recorded eye rotations)")
+
+
+def tighten_property():
+    """The Tighten option (``core.falloff``): how far each generated shape reaches."""
+    return bpy.props.FloatProperty(
+        name="Tighten", default=0.0, min=0.0, max=0.9, soft_max=0.5, precision=2, step=5,
+        description="Fade out the weak, far-reaching part of every generated shape: motion under this "
+                    "share of a shape's peak goes, the rest keeps its direction and the peak its size. "
+                    "0 keeps the networks' answer (scanned style); 0.1-0.2 suits sculpted and game rigs")
 
 
 class GazeOptions:
@@ -63,6 +72,7 @@ class FACSIMILE_PG_rig_state(GazeOptions, bpy.types.PropertyGroup):
                                    description="Names of the generated shape keys")
     strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0,
                                       description="Scale of every generated shape")
+    tighten: tighten_property()
     localization: bpy.props.EnumProperty(
         name="Localize with", items=LOCALIZATION_ITEMS, default="PREDICTED",
         description="Region weights that keep each expression in its part of the face (Generate Shapes)")

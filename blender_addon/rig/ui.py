@@ -47,6 +47,7 @@ class FACSIMILE_PT_rig(SidebarPanel, bpy.types.Panel):
         col.use_property_decorate = False
         col.prop(state, "naming")
         col.prop(state, "strength")
+        col.prop(state, "tighten")
         gaze = col.column(align=True)          # the rig's range of eye motion, per direction
         gaze.prop(state, "gaze_in", text="Gaze In")
         gaze.prop(state, "gaze_out", text="Out")

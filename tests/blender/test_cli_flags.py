@@ -150,6 +150,8 @@ def test_docs_list_every_flag():
 BAD = {
     "strength_zero": ("rig {d}/head.obj --out {d}/o.blend --strength 0", "--strength 0"),
     "strength_nan": ("rig {d}/head.obj --out {d}/o.blend --strength nan", "--strength nan"),
+    "tighten_one": ("rig {d}/head.obj --out {d}/o.blend --tighten 1", "--tighten 1: must be between 0 and 0.9"),
+    "tighten_nan": ("rig {d}/head.obj --out {d}/o.blend --tighten nan", "--tighten nan"),
     "gaze_negative": ("rig {d}/head.obj --out {d}/o.blend --gaze-up -5", "--gaze-up -5"),
     "gaze_past_90": ("rig {d}/head.obj --out {d}/o.blend --gaze-in 95", "--gaze-in 95: must be between 0 and 90"),
     "gaze_nan": ("rig {d}/head.obj --out {d}/o.blend --gaze-down nan", "--gaze-down nan"),
@@ -194,6 +196,7 @@ def test_rig_object_strength_existing_and_json(files):
     (entry,) = report["objects"]
     assert entry["object"] == "Head" and entry["strength"] == 0.5 and entry["naming"] == "ARKIT"
     assert entry["gaze"] == commands.GAZE_DEGREES              # untouched: the calibrated angles
+    assert entry["tighten"] == 0.0
     # Suzanne has no tongue: tongueOut is left out unless --all-keys (issue 13)
     assert len(entry["keys_added"]) == 51 and "jawOpen" in entry["keys_added"]
     assert "tongueOut" not in entry["keys_added"]
@@ -221,6 +224,16 @@ def test_rig_object_strength_existing_and_json(files):
     objs = _objects(files / "full.blend")
     ratio = np.linalg.norm(key_deltas(objs["Head"], "jawOpen"), axis=1).sum() / half
     assert 1.8 < ratio < 2.2, f"strength 1 vs 0.5: jawOpen {ratio:.2f}x"
+
+    # --tighten: fewer vertices move in every shape it touches; the report says it.
+    moving = lambda obj: (np.linalg.norm(key_deltas(obj, "jawOpen"), axis=1) > 1e-6).sum()  # noqa: E731
+    full_moving = moving(objs["Head"])
+    tight = run_cli("rig", files / "half.blend", "--object", "Head", "--existing", "REPLACE", "--tighten", "0.3",
+                    "--strength", "1", "--out", files / "tight.blend", "--json", files / "tight.json", home=home)
+    assert tight.returncode == 0, tight.stderr
+    (entry,) = json.loads((files / "tight.json").read_text())["objects"]
+    assert entry["tighten"] == 0.3
+    assert moving(_objects(files / "tight.blend")["Head"]) < full_moving
 
 
 def test_bake_fps_frame_range_naming_mode_and_json(files):

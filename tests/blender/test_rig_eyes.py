@@ -198,6 +198,9 @@ def test_panel_gaze_angles_regenerate_the_eyelook_keys_on_update_rig(addon, tmp_
     state.gaze_in, state.gaze_out, state.gaze_up, state.gaze_down = (math.radians(ARTIST[d]) for d in ARTIST)
     assert bpy.ops.facsimile.update_rig() == {"FINISHED"}
     _assert_turns(obj, ARTIST)
+    # Update Rig localizes with the painted groups, left as predicted here: the eyes still close.
+    closure = _closures(obj)
+    assert min(closure.values()) >= eyes.CLOSED, closure
     jaw = key_deltas(obj, "jawOpen")
     # An operator's own option wins over the panel's; the angle changes the eyes only.
     assert bpy.ops.facsimile.update_rig(gaze_up=math.radians(20.0)) == {"FINISHED"}

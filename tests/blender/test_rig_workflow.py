@@ -113,3 +113,27 @@ def test_import_menu_entries_and_drop_handlers_are_registered(addon):
     drawn = [f.__name__ for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()]
     assert drawn.count("menu_import") == 2
     assert bpy.types.FACSIMILE_PT_video.bl_parent_id == "FACSIMILE_PT_drive"
+
+
+def test_tighten_keeps_shapes_near_their_peak_and_zero_is_the_default_rig(addon):
+    """The Tighten option (core.falloff) from the Rig panel through Update Rig: fewer vertices
+    move, the peak keeps its size, and Tighten 0 gives the default rig back exactly."""
+    head = demo.default_head()
+    _select(head)
+    state = bpy.context.scene.facsimile_rig
+    assert state.tighten == 0.0
+    assert bpy.ops.facsimile.rig() == {"FINISHED"}
+    assert bpy.ops.facsimile.update_rig() == {"FINISHED"}          # the painted groups' rig, Tighten 0
+    base = base_coords(head)
+    default = {n: _key(head, n) - base for n in ("jawOpen", "mouthSmileLeft", "noseSneerLeft")}
+    state.tighten = 0.3
+    assert bpy.ops.facsimile.update_rig() == {"FINISHED"}
+    for name, before in default.items():
+        after = _key(head, name) - base
+        length, kept = np.linalg.norm(before, axis=1), np.linalg.norm(after, axis=1)
+        assert (kept > 1e-5).sum() < 0.8 * (length > 1e-5).sum(), name
+        assert kept.max() == pytest.approx(length.max(), rel=0.1), name
+    state.tighten = 0.0
+    assert bpy.ops.facsimile.update_rig() == {"FINISHED"}
+    for name, before in default.items():
+        assert np.array_equal(_key(head, name) - base, before), name

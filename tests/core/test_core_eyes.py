@@ -324,3 +324,25 @@ def test_lips_stay_in_front_of_facecap_teeth_in_the_jaw_shapes():
     assert through(off) > 0 and through(on) == 0
     moved = np.abs(on.arkit_delta("jawOpen") - off.arkit_delta("jawOpen")).max(1) > 0
     assert not moved[~head.skin].any()                     # the teeth are not what moves
+
+
+def test_painted_groups_close_the_blink_where_the_lid_is_painted_and_only_there():
+    """Update Rig (painted FX_ groups): groups left as predicted close the eye as Rig Face does;
+    the left upper lid painted out (its weight moved to the forehead) keeps that blink still."""
+    head, objects = _facecap()
+    from blender_addon.core.regions import REGION_INDEX
+
+    predicted = rig.predict(head.verts, head.faces, provider="CPU", eye_objects=objects)
+    painted = predicted.region_weights.astype(np.float64)
+    as_predicted = rig.predict(head.verts, head.faces, provider="CPU", eye_objects=objects,
+                               painted_weights=painted)
+    assert min(as_predicted.report.closure.values()) >= eyes.CLOSED
+    lid, forehead = REGION_INDEX["upper_lid_L"], REGION_INDEX["forehead"]
+    out = painted.copy()
+    out[:, forehead] += out[:, lid]
+    out[:, lid] = 0.0
+    lid_out = rig.predict(head.verts, head.faces, provider="CPU", eye_objects=objects, painted_weights=out)
+    assert lid_out.report.closure["Left"] < 0.5 and lid_out.report.closure["Right"] >= eyes.CLOSED
+    moved = np.linalg.norm(lid_out.arkit_delta("eyeBlinkLeft"), axis=1)
+    assert moved[painted[:, lid] > 0.5].mean() < 0.3 * np.linalg.norm(
+        as_predicted.arkit_delta("eyeBlinkLeft"), axis=1)[painted[:, lid] > 0.5].mean()

@@ -452,10 +452,27 @@ def _finish(head: PreparedHead, deltas_proxy: np.ndarray, weights_proxy: np.ndar
         mouth_bag_follows_jaw(head, deltas_proxy * float(strength), ict_deltas)
     timings["transfer"] = time.perf_counter() - t
     # On the proxy: the same shape at a fraction of the cost for dense heads.
-    facing = looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
+    facing = _faces_front(head.landmarks) or looks_toward_minus_y(head.prepared.verts, head.prepared.faces)
     return RigResult(region_weights, ict_deltas, head.skin, jaw_part, bool(facing),
                      info.label if info else "", timings, notes=list(head.notes), cavity=head.cavity,
                      landmarks=head.landmarks, steps=_prepare_steps(head))
+
+
+FRONT_DEGREES = 45.0
+"""A face the landmarker finds on the front render within this of straight on (yaw and pitch)
+looks toward -Y: -Y is then the nearest of the six axis directions to where it looks, the
+question :func:`mesh.head.looks_toward_minus_y` answers from the shape alone."""
+
+
+def _faces_front(found: "LandmarkReport | None") -> bool:
+    """The face found on the front render says the head looks toward -Y: direct evidence,
+    where the shape's cues (``facing_score``) can be fooled by a neck and shoulders or by the
+    cavities cut out of the proxy. No face found decides nothing (Suzanne, a sphere, a head
+    turned away: the render shows no face)."""
+    if found is None or not found.found or len(found.pose) < 2:
+        return False
+    pitch, yaw = found.pose[0], found.pose[1]
+    return abs(yaw) <= FRONT_DEGREES and abs(pitch) <= FRONT_DEGREES
 
 
 def _loose_parts_follow_jaw(head: PreparedHead, deltas_proxy: np.ndarray,

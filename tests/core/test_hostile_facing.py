@@ -96,3 +96,27 @@ def test_things_without_a_face_are_reported():
     assert facing_score(lying, grid_f) < 0 and not looks_toward_minus_y(lying, grid_f)
     standing = np.c_[g[:, 0], np.zeros(len(g)), g[:, 1]]
     assert not looks_toward_minus_y(standing, grid_f)
+
+
+def _rocketbox(name):
+    from conftest import data_dir
+
+    path = data_dir() / "rocketbox" / f"{name}.npz"
+    if not path.exists():
+        pytest.skip(f"Rocketbox test head not at {path} (set FACSIMILE_DATA)")
+    from model_export import evaluate
+
+    return evaluate.rocketbox_head(name)
+
+
+@pytest.mark.parametrize("name", ["rocketbox_female02", "rocketbox_male03"])
+def test_a_face_found_on_the_front_render_means_no_false_alarm(name):
+    """A game head with its neck and collar (female02's shape cues score 0.03, under the
+    threshold) faces -Y: the landmarker finds the face straight on, so no warning. Turned
+    60° or more about Z the face is off the front (yaw 53°) or not found, and the warning is back."""
+    head = _rocketbox(name)
+    assert rig.predict(head.verts, head.faces, provider="CPU").facing_ok
+    for degrees in (60, 90, 180):
+        t = np.radians(degrees)
+        turn = np.array([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0], [0.0, 0.0, 1.0]])
+        assert not rig.predict(head.verts @ turn.T, head.faces, provider="CPU").facing_ok, degrees

@@ -123,25 +123,36 @@ def test_the_gaze_angle_an_animator_sets_turns_the_eyeball_by_that_angle():
             eyes.gaze_angles(bad)
 
 
-def test_gaze_option_on_rocketbox_turns_the_eyeballs_and_leaves_the_default_unchanged():
+def _rocketbox_neutral():
+    """The Rocketbox male03 head's neutral (verts, faces) in Blender's frame."""
     if not ROCKETBOX.exists():
         pytest.skip(f"Rocketbox data missing: {ROCKETBOX}")
-    from blender_addon.core import lid_shapes
-
     with np.load(ROCKETBOX) as d:
         to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
-        verts, faces = to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64)
+        return to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64)
+
+
+def _found_eyes(verts, faces):
+    """(prepared head, canonical points, skin faces, the two eyes found) of a head."""
+    head = rig.prepare_head(verts, faces)
+    points = head.norm.apply(verts).astype(np.float64)
+    skin_faces = faces[head.skin[faces].all(1)]
+    found = eyes.find_eyes(points, head.part_labels, head.skin, skin_faces)
+    assert len(found) == 2
+    return head, points, skin_faces, found
+
+
+def test_gaze_option_on_rocketbox_turns_the_eyeballs_and_leaves_the_default_unchanged():
+    from blender_addon.core import lid_shapes
+
+    verts, faces = _rocketbox_neutral()
     default = rig.predict(verts, faces, provider="CPU")
     # Giving the calibrated angles is the default, bit for bit.
     same = rig.predict(verts, faces, provider="CPU", gaze=dict(eyes.GAZE_DEGREES))
     assert np.array_equal(same.ict_deltas, default.ict_deltas)
     gaze = {"In": 10.0, "Out": 20.0, "Up": 5.0, "Down": 15.0}
     result = rig.predict(verts, faces, provider="CPU", gaze=gaze)
-    head = rig.prepare_head(verts, faces)
-    points = head.norm.apply(verts).astype(np.float64)
-    skin_faces = faces[head.skin[faces].all(1)]
-    found = eyes.find_eyes(points, head.part_labels, head.skin, skin_faces)
-    assert len(found) == 2
+    head, points, skin_faces, found = _found_eyes(verts, faces)
     for eye in found:
         rel = points[eye.vertices] - eye.centre
         for key, angle in gaze.items():
@@ -261,19 +272,11 @@ def test_no_tongue_in_a_head_without_a_mouth():
 
 
 def test_squint_wide_and_gaze_act_on_the_blink_margins_on_rocketbox():
-    if not ROCKETBOX.exists():
-        pytest.skip(f"Rocketbox data missing: {ROCKETBOX}")
     from blender_addon.core import lid_shapes
 
-    with np.load(ROCKETBOX) as d:
-        to_b = lambda a: np.stack([a[..., 0], -a[..., 2], a[..., 1]], axis=-1)  # noqa: E731
-        verts, faces = to_b(d["neutral"]).astype(np.float64), d["faces"].astype(np.int64)
+    verts, faces = _rocketbox_neutral()
     result = rig.predict(verts, faces, provider="CPU")
-    head = rig.prepare_head(verts, faces)
-    points = head.norm.apply(verts).astype(np.float64)
-    skin_faces = faces[head.skin[faces].all(1)]
-    found = eyes.find_eyes(points, head.part_labels, head.skin, skin_faces)
-    assert len(found) == 2
+    head, points, skin_faces, found = _found_eyes(verts, faces)
     for eye in found:
         def share(name, which):
             d = head.norm.apply_vectors(result.arkit_delta(f"{name}{eye.side}")).astype(np.float64)

@@ -70,7 +70,8 @@ class EncoderGraph(nn.Module):
 
     The same weights and the same arithmetic as :class:`ExpressionEncoder` one frame at a
     time (:func:`export_encoder` checks it), arranged for speed. Its thin matrix products
-    (N x 64 x 64) run near the CPU's peak; what the arrangement saves is everything else:
+    (N x 64 x 64) take about 3/4 of a run (ONNX Runtime's profiler, facecap head, one
+    thread); the arrangement saves on everything else:
 
     * the operators come in the form the products use, made once per source topology by
       ``core.features.encoder_feeds``: ``project`` = evecs^T diag(mass) (k,N) and the

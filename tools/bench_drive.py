@@ -134,14 +134,18 @@ def bench_bake(frames: int, tmp: Path) -> list[str]:
     values = np.random.default_rng(0).random((frames, len(names))).astype(np.float32)
     times = np.arange(1, frames + 1, dtype=np.float64)
 
+    items = [(name, animation.key_path(name), 0) for name in names]
+
+    def target_write():   # what facsimile.bake opens for a mesh's shape keys
+        return bake._IdWrite(key, "KEY", f"{obj.name} Facsimile")
+
     def bulk():
         key.animation_data_clear()
-        write = bake._TargetWrite(obj)
-        write.write(names, times, values, replace_existing=True)
+        target_write().write(items, times, values, replace_existing=True)
 
     def point_insert():   # the per-key Python API, same curves, same size
         key.animation_data_clear()
-        write = bake._TargetWrite(obj)
+        write = target_write()
         for k, name in enumerate(names):
             points = animation.new_fcurve(write.bag, animation.key_path(name)).keyframe_points
             for f in range(frames):

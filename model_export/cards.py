@@ -114,7 +114,10 @@ def write_cards(bench: dict, report: dict, models: Path = MODELS) -> list[Path]:
         path = models / name
         sections = ["Mesh inputs come from `blender_addon/core/features.py` (the same code in training and in "
                  "Blender): canonical frame (Blender axes, face width 1, nose tip at the origin), "
-                 "`mass`/`evals`/`evecs`/`grad_evecs` from `core/spectral.py`.", "",
+                 "`mass`/`evals`/`evecs`/`grad_evecs` from `core/spectral.py`"
+                 + ("; the expression encoder takes them pre-arranged once per mesh "
+                    "(`project`, `grad_x|y|z`: `features.encoder_feeds`)." if name == "expression_encoder.onnx"
+                    else "."), "",
                  "## Training", "", DATA, "",
                  f"Recipe: `{json.dumps(report.get('recipe', {}))}`.", "",
                  f"Trained by `python build.py train` in {report.get('total_seconds', 0) / 60:.0f} min "

@@ -12,7 +12,9 @@ Graph inputs of the mesh networks (all float32), as built by
     grad_evecs (N, k, 3) per-vertex gradients of the eigenvectors
 
 The expression encoder has a leading batch axis on ``features`` (B, N, 9) and ``code``
-(B, 64): a mesh performance is encoded many frames per call, the operators shared.
+(B, 64), and takes the operators in the form its products use (``core.features.encoder_feeds``:
+``project`` (k, N) = evecs^T diag(mass), ``grad_x|y|z`` (N, k) the gradients one axis each,
+made once per source topology) besides ``mass``, ``evals`` and ``evecs``.
 
 Re-export from the saved checkpoint without training: ``python -m model_export.reexport``.
 """
@@ -57,52 +59,84 @@ class LocalizerGraph(nn.Module):
         return self.localizer(region_weights)
 
 
+ENCODER_INPUTS = ["features", "mass", "evals", "evecs", "project", "grad_x", "grad_y", "grad_z"]
+ENCODER_AXES = {"features": {0: "batch", 1: "n"}, "mass": {0: "n"}, "evals": {0: "k"}, "evecs": {0: "n", 1: "k"},
+                "project": {0: "k", 1: "n"}, "grad_x": {0: "n", 1: "k"}, "grad_y": {0: "n", 1: "k"},
+                "grad_z": {0: "n", 1: "k"}, "code": {0: "batch"}}
+
+
 class EncoderGraph(nn.Module):
     """The expression encoder over a batch of frames of one mesh: features (B,N,9) -> code (B,64).
 
     The same weights and the same arithmetic as :class:`ExpressionEncoder` one frame at a
-    time (:func:`export_encoder` checks it), arranged for speed. The network is bound by
-    memory traffic, not arithmetic (its matrix products are thin), so the arrangement
-    avoids large intermediates:
+    time (:func:`export_encoder` checks it), arranged for speed. Its thin matrix products
+    (N x 64 x 64) take about 3/4 of a run (ONNX Runtime's profiler, facecap head, one
+    thread); the arrangement saves on everything else:
 
-    * activations are (N, B, C): each spectral product is one matrix product over all B frames;
-    * ``mlp(cat[x, diffused, g])`` splits its first layer by input; ``diffused @ W_d`` is
-      ``evecs @ (coeffs @ W_d)``, so neither the diffused features nor the concatenation
-      are formed;
-    * ``grad_mix(grads @ c)`` is ``grads @ (c @ W_mix)``, and the gradient features
-      ``sum_d (G_d c) * (G_d c W_mix)`` are summed one axis d at a time: (N, B*C) pieces
-      that stay in cache instead of (3N, B*C) tensors that do not. Measured on the facecap
-      head (1.9k proxy vertices), two frames a run, one thread: 4.4 ms a frame (median 4.7)
-      against 5.8 (6.3) for the graph exported before, one frame a run (best of 15, in turn,
-      on the 2-core development machine beside a training run).
+    * the operators come in the form the products use, made once per source topology by
+      ``core.features.encoder_feeds``: ``project`` = evecs^T diag(mass) (k,N) and the
+      eigenvector gradients one axis a matrix, ``grad_x|y|z`` (N,k), instead of being
+      sliced and scaled again on every run;
+    * activations are (N*B, C), every per-vertex layer one Gemm over all B frames, and
+      ``mlp(cat[x, diffused, g])`` is split by input into Gemms that accumulate into one
+      another (``diffused @ W_d`` is ``evecs @ (coeffs @ W_d)``, never formed);
+    * ``grad_mix(grads @ c)`` is ``grads @ (c @ W_mix)``, the gradient features summed one
+      axis at a time ((N, B*C) pieces that stay in cache);
+    * the biases are carried as one vector beside the activations instead of being added
+      to every vertex (a per-channel shift moves the spectral coefficients by
+      ``sum(project) x bias``, the mean and the max by the bias itself);
+    * the first block's input is linear in the 9 features: its projection and its
+      ``x @ W_x`` are taken from the features (K = 9) instead of the 64 channels.
+
+    Measured on the facecap head (1.9k proxy vertices), one thread, one frame a run: see
+    ``docs/drive.md`` (``bench drive`` runs the graph exported before in the same run).
     """
 
     def __init__(self, encoder: ExpressionEncoder):
         super().__init__()
         self.encoder = encoder
 
-    def forward(self, features, mass, evals, evecs, grad_evecs):
+    def forward(self, features, mass, evals, evecs, project, grad_x, grad_y, grad_z):
         n, k = evecs.shape[0], evecs.shape[1]
-        g_x, g_y, g_z = grad_evecs[:, :, 0], grad_evecs[:, :, 1], grad_evecs[:, :, 2]   # (N, k) each
-        project = (evecs * mass[:, None]).transpose(0, 1)                    # (k, N)
         net = self.encoder.net
-        h = net.first(features.transpose(0, 1))                              # (N, B, C)
-        for block in net.blocks:
-            c = h.shape[2]
-            coeffs = (project @ h.reshape(n, -1)).reshape(k, -1, c)          # (k, B, C)
-            coeffs = coeffs * torch.exp(-evals[:, None] * torch.exp(block.log_time)[None, :])[:, None, :]
-            first = block.mlp[0]
+        c, f_in = net.width, features.shape[2]
+        x = features.transpose(0, 1).reshape(n, -1)                          # (N, B*F): frames side by side
+        beta = net.first.bias                                                # the activations' shift, (C,)
+        h = x.reshape(-1, f_in) @ net.first.weight.t()                       # (N*B, C) = activations - beta
+        p_sum = project.sum(dim=1)                                           # (k,) = project @ ones
+        for i, block in enumerate(net.blocks):
+            first, last = block.mlp[0], block.mlp[2]
             w_x, w_d, w_g = first.weight[:, :c], first.weight[:, c:2 * c], first.weight[:, 2 * c:]
+            if i == 0:   # h = x @ W_first^T: project the 9 features, not the C channels
+                coeffs = ((project @ x).reshape(-1, f_in) @ net.first.weight.t()).reshape(k, -1, c)
+            else:
+                coeffs = (project @ h.reshape(n, -1)).reshape(k, -1, c)      # (k, B, C)
+            coeffs = coeffs + (p_sum[:, None] * beta[None, :])[:, None, :]
+            coeffs = coeffs * torch.exp(-evals[:, None] * torch.exp(block.log_time)[None, :])[:, None, :]
             a = coeffs.reshape(k, -1)                                        # (k, B*C)
-            b = (coeffs @ block.grad_mix.weight.transpose(0, 1)).reshape(k, -1)
-            dots = (g_x @ a) * (g_x @ b) + (g_y @ a) * (g_y @ b) + (g_z @ a) * (g_z @ b)   # (N, B*C)
-            grad_features = torch.tanh(dots).reshape(n, -1, c)
-            diffused = (evecs @ (coeffs @ w_d.transpose(0, 1)).reshape(k, -1)).reshape(n, -1, c)
-            pre = F.linear(h, w_x, first.bias) + diffused + grad_features @ w_g.transpose(0, 1)
-            h = h + block.mlp[1:](pre)
-        w = mass / mass.sum()
-        pooled = torch.cat([(w[:, None, None] * h).sum(dim=0), h.max(dim=0).values], dim=1)
-        return self.encoder.head(pooled)                                     # (B, code)
+            b = (coeffs @ block.grad_mix.weight.t()).reshape(k, -1)
+            dots = (grad_x @ a) * (grad_x @ b) + (grad_y @ a) * (grad_y @ b) + (grad_z @ a) * (grad_z @ b)
+            g = torch.tanh(dots).reshape(-1, c)                              # (N*B, C)
+            pre = torch.addmm((beta @ w_x.t() + first.bias)[None, :], g, w_g.t())
+            if i == 0:
+                pre = torch.addmm(pre, x.reshape(-1, f_in), (w_x @ net.first.weight).t())
+            else:
+                pre = torch.addmm(pre, h, w_x.t())
+            diffused_w = (coeffs @ w_d.t()).reshape(k, -1)                   # (k, B*C)
+            pre = torch.addmm(pre.reshape(n, -1), evecs, diffused_w).reshape(-1, c)
+            h = torch.addmm(h, block.mlp[1](pre), last.weight.t())
+            beta = beta + last.bias
+        weights = (mass / mass.sum())[None, :]
+        mean = (weights @ h.reshape(n, -1)).reshape(-1, c) + beta
+        peak = h.reshape(n, -1, c).max(dim=0).values + beta
+        return self.encoder.head(torch.cat([mean, peak], dim=1))            # (B, code)
+
+
+def encoder_inputs(mass, evecs, grad_evecs) -> tuple:
+    """``project``, ``grad_x``, ``grad_y``, ``grad_z`` from the generic operators, in torch
+    (the add-on's numpy twin: ``core.features.encoder_feeds``)."""
+    return ((evecs * mass[:, None]).t().contiguous(),
+            *(grad_evecs[:, :, d].contiguous() for d in range(3)))
 
 
 def example_mesh_inputs(n: int = 300, k: int = 24, in_features: int = 6):
@@ -155,7 +189,7 @@ def check_encoder_graph(encoder: ExpressionEncoder, frames: int = 3, tol: float 
     batch = torch.randn(frames, *x.shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         want = torch.stack([encoder(f, SpectralOps(mass, evals, evecs, grad_evecs)) for f in batch])
-        got = EncoderGraph(encoder)(batch, mass, evals, evecs, grad_evecs)
+        got = EncoderGraph(encoder)(batch, mass, evals, evecs, *encoder_inputs(mass, evecs, grad_evecs))
     err = float((got - want).abs().max() / want.abs().max().clamp_min(1e-6))
     if not err <= tol:
         raise RuntimeError(f"the batched encoder graph differs from ExpressionEncoder by {err:.2e} (relative): "
@@ -165,10 +199,10 @@ def check_encoder_graph(encoder: ExpressionEncoder, frames: int = 3, tol: float 
 
 def export_encoder(encoder: ExpressionEncoder, path: Path) -> Path:
     check_encoder_graph(encoder)
-    x, *ops = example_mesh_inputs(in_features=9)
+    x, mass, evals, evecs, grad_evecs = example_mesh_inputs(in_features=9)
     batch = torch.stack([x, x.flip(0), -x])          # B = 3: the batch axis must stay dynamic
-    axes = dict(MESH_AXES, features={0: "batch", 1: "n"}, code={0: "batch"})
-    return _export(EncoderGraph(encoder), (batch, *ops), path, MESH_INPUTS, ["code"], axes)
+    ops = (mass, evals, evecs, *encoder_inputs(mass, evecs, grad_evecs))
+    return _export(EncoderGraph(encoder), (batch, *ops), path, ENCODER_INPUTS, ["code"], ENCODER_AXES)
 
 
 def export_all(rig: RigNet, ablation: RigNet, encoder: ExpressionEncoder, out: Path,

@@ -14,9 +14,9 @@ Every number comes with a baseline measured in the same run on the same machine:
    expression encoder on it, end to end as ``facsimile.encode_mesh`` runs it (frames read
    from the evaluated mesh, in batches through the network), per execution
    provider (CPU, and CUDA where ONNX Runtime offers it), for the facecap head (2.7k
-   vertices) and its 61k-vertex subdivision, against today's path (commit ``TODAY``: the
-   ``co`` reader, every skin vertex aligned, the network one frame a run), whose codes the
-   new path must reproduce.
+   vertices) and its 61k-vertex subdivision, against today's path (commit ``TODAY``'s own
+   ``core`` and expression encoder, taken from git and run on the same frames in turn),
+   whose codes the new path must reproduce.
 4. **custom-rig solve**: ms per frame to solve a 60-key rig on a 50k-vertex mesh.
 
 ``--quick`` shrinks the sizes for a smoke run; ``--write`` puts the table into docs/drive.md.
@@ -134,14 +134,18 @@ def bench_bake(frames: int, tmp: Path) -> list[str]:
     values = np.random.default_rng(0).random((frames, len(names))).astype(np.float32)
     times = np.arange(1, frames + 1, dtype=np.float64)
 
+    items = [(name, animation.key_path(name), 0) for name in names]
+
+    def target_write():   # what facsimile.bake opens for a mesh's shape keys
+        return bake._IdWrite(key, "KEY", f"{obj.name} Facsimile")
+
     def bulk():
         key.animation_data_clear()
-        write = bake._TargetWrite(obj)
-        write.write(names, times, values, replace_existing=True)
+        target_write().write(items, times, values, replace_existing=True)
 
     def point_insert():   # the per-key Python API, same curves, same size
         key.animation_data_clear()
-        write = bake._TargetWrite(obj)
+        write = target_write()
         for k, name in enumerate(names):
             points = animation.new_fcurve(write.bag, animation.key_path(name)).keyframe_points
             for f in range(frames):
@@ -216,60 +220,33 @@ def bench_preview(side: int, frames: int, tmp: Path) -> list[str]:
 
 # ------------------------------------------------------------------ 3. mesh-source encoding
 
-TODAY = "89a5427"   # the commit whose encoding path is the baseline ("today's")
+TODAY = "9acea0a"   # the commit whose encoding path is the baseline ("today's")
 
 
-def _frames_today(context, obj, frames):
-    """Today's reader, the baseline: ``vertices.foreach_get("co")`` of the evaluated mesh."""
-    scene = context.scene
-    for frame in frames:
-        scene.frame_set(int(frame))
-        evaluated = obj.evaluated_get(context.evaluated_depsgraph_get())
-        vertices = evaluated.data.vertices
-        co = np.empty(3 * len(vertices), np.float32)
-        vertices.foreach_get("co", co)
-        matrix = np.array(evaluated.matrix_world, dtype=np.float32)
-        yield co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
-
-
-def _today_model(tmp: Path):
-    """Today's expression encoder (no batch axis, one frame a run) from git, or None."""
+def _today_core(tmp: Path):
+    """Today's ``core`` package (its encoder code and its expression encoder) from git, as
+    the importable package ``facsimile_today.core``; or None where the commit is not in this
+    checkout. The baseline runs today's code itself, not a copy of it."""
+    import importlib
     import subprocess
+    import tarfile
 
-    out = tmp / "expression_encoder_today.onnx"
-    proc = subprocess.run(["git", "show", f"{TODAY}:blender_addon/models/expression_encoder.onnx"], cwd=ROOT,
-                          capture_output=True)
+    archive = tmp / "today.tar"
+    proc = subprocess.run(["git", "archive", "-o", str(archive), TODAY, "blender_addon/core",
+                           "blender_addon/models/expression_encoder.onnx"], cwd=ROOT, capture_output=True)
     if proc.returncode != 0:
         return None
-    out.write_bytes(proc.stdout)
-    return out
-
-
-def _encode_today(encoder, frames, model) -> np.ndarray:
-    """Today's encode, the baseline: batches of 16 prepared together (every skin vertex
-    aligned and carried), then the network one frame a run."""
-    from blender_addon.core import arkit, features, inference
-    from blender_addon.core.takes.mesh_sequence import rigid_align_batch
-
-    head, out = encoder.head, []
-    neutral_skin = head.verts_world[head.skin]
-    ops = {k: np.ascontiguousarray(v, np.float32) for k, v in head.prepared.operator_feeds().items()}
-    base = features.rig_features(head.prepared)
-    for i in range(0, len(frames), 16):
-        verts = np.asarray(frames[i:i + 16], dtype=np.float64)
-        skin = rigid_align_batch(verts[:, head.skin], neutral_skin)
-        disp = head.norm.apply_vectors(skin - neutral_skin)
-        expressed = head.prepared.verts + disp[:, head.nearest_skin()]
-        scaled = (expressed - head.prepared.verts) * features.DISPLACEMENT_SCALE
-        batch = np.concatenate([np.broadcast_to(base, scaled.shape[:2] + base.shape[1:]), scaled], 2)
-        for f in batch.astype(np.float32):
-            code = inference.run(model, {"features": f, **ops}, encoder.provider, outputs=["code"])["code"]
-            out.append(np.clip(encoder._to_arkit @ code[:len(arkit.ICT_53)].astype(np.float64), 0, 1))
-    return np.asarray(out, np.float32)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp / "today")
+    package = tmp / "today" / "facsimile_today"
+    (tmp / "today" / "blender_addon").rename(package)
+    (package / "__init__.py").write_text("")
+    sys.path.insert(0, str(tmp / "today"))
+    return importlib.import_module("facsimile_today.core.takes.mesh_sequence")
 
 
 def bench_encoding(frames: int, tmp: Path) -> list[str]:
-    """Evaluate + encode, today's path against the batched one, in the same run."""
+    """Evaluate + encode, today's path against the new one, in the same run."""
     if not FACECAP.exists():
         return [f"| mesh-source encoding | skipped: {FACECAP} not found | |"]
     bpy = _start()
@@ -284,7 +261,7 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
     from blender_helpers import facecap_performer   # the test-suite's facecap performer
 
     performer, _w = facecap_performer(FACECAP)
-    today_model = _today_model(tmp)
+    today = _today_core(tmp)
     providers = ["CPU"] + (["CUDA"] if inference.CUDA in inference.available_providers() else [])
     lines = []
     for subdivide in (0, 2):
@@ -304,27 +281,27 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
         for provider in providers:
             encoder = MeshSequenceEncoder(neutral, tris.reshape(-1, 3), provider=provider)
             new = encoder.encode_all(meshes)              # session start-up is not per frame
+            used = inference.last_session_info().label
             jobs = [lambda: list(sources.evaluated_frames(context, performer, sample)),
                     lambda: encoder.encode_all(meshes),
                     # End to end as the operator and the command line run it.
                     lambda: encoder.encode_all(sources.evaluated_frames(context, performer, sample))]
-            if today_model is not None:
-                old = _encode_today(encoder, meshes, today_model)
-                assert np.abs(old - new).max() < 1e-4, "the batched path must answer today's codes"
-                jobs += [lambda: list(_frames_today(context, performer, sample)),
-                         lambda: _encode_today(encoder, meshes, today_model)]
+            if today is not None:
+                old_encoder = today.MeshSequenceEncoder(neutral, tris.reshape(-1, 3), provider=provider)
+                old = old_encoder.encode_all(meshes)
+                assert np.abs(old - new).max() < 1e-4, "the new path must answer today's codes"
+                jobs += [lambda: old_encoder.encode_all(meshes),
+                         lambda: old_encoder.encode_all(sources.evaluated_frames(context, performer, sample))]
             wall, cpu = _timed_round(*jobs)
             t, c = [x / frames * 1e3 for x in wall], [x / frames * 1e3 for x in cpu]
-            used = inference.last_session_info().label
             row = (f"| mesh-source encoding, {len(neutral) / 1000:.1f}k vertices, {used} | **{t[2]:.1f} ms/frame** "
                    f"end to end (read {t[0]:.1f} + encode {t[1]:.1f}; CPU {c[2]:.1f}) | ")
-            if today_model is None:
+            if today is None:
                 lines.append(row + f"today's path: not measured (commit {TODAY} not in this checkout) |")
                 continue
-            before = t[3] + t[4]
-            lines.append(row + f"today's path ({TODAY}): {before:.1f} ms/frame (read {t[3]:.1f} + encode "
-                               f"{t[4]:.1f}; CPU {c[3] + c[4]:.1f}); today/new **{before / t[2]:.2f}** end to end, "
-                               f"{t[4] / t[1]:.2f} encode alone |")
+            lines.append(row + f"today's path ({TODAY}): {t[4]:.1f} ms/frame end to end (encode {t[3]:.1f}; "
+                               f"CPU {c[4]:.1f}); today/new **{t[4] / t[2]:.2f}** end to end, "
+                               f"{t[3] / t[1]:.2f} encode alone |")
     return lines
 
 

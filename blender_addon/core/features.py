@@ -58,6 +58,23 @@ def prepare(verts_canonical: np.ndarray, faces: np.ndarray, k: int = K_EIG) -> P
     return PreparedMesh(verts.astype(np.float32), faces, normals.astype(np.float32), ops)
 
 
+ENCODER_OPERATORS = ("mass", "evals", "evecs", "project", "grad_x", "grad_y", "grad_z")
+
+
+def encoder_feeds(operator_feeds: dict) -> dict[str, np.ndarray]:
+    """The expression encoder's operator inputs from :meth:`PreparedMesh.operator_feeds`: the
+    same operators in the form its products use (``model_export/export.EncoderGraph``), made
+    once per source topology instead of on every network run: ``project`` (k,N) =
+    evecs^T diag(mass), and the eigenvector gradients one axis a matrix, ``grad_x|y|z`` (N,k).
+    Float32, contiguous, as ONNX Runtime reads them without a copy."""
+    f32 = {k: np.asarray(operator_feeds[k], np.float32) for k in ("mass", "evals", "evecs", "grad_evecs")}
+    out = {k: np.ascontiguousarray(f32[k]) for k in ("mass", "evals", "evecs")}
+    out["project"] = np.ascontiguousarray((f32["evecs"] * f32["mass"][:, None]).T)
+    for d, axis in enumerate("xyz"):
+        out[f"grad_{axis}"] = np.ascontiguousarray(f32["grad_evecs"][:, :, d])
+    return out
+
+
 def rig_features(prepared: PreparedMesh) -> np.ndarray:
     """(N,6): position and normal in the canonical frame."""
     return np.concatenate([prepared.verts, prepared.normals], axis=1).astype(np.float32)

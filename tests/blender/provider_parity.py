@@ -21,13 +21,13 @@ import numpy as np
 ADDON = "bl_ext.user_default.facsimile"
 
 
-def feeds() -> dict:
+def feeds(features) -> dict:
     rng = np.random.default_rng(0)
     n, k = 400, 32
     mesh = {"mass": rng.random(n) + 0.1, "evals": np.sort(rng.random(k) * 50), "evecs": rng.normal(size=(n, k)) * 0.05,
             "grad_evecs": rng.normal(size=(n, k, 3)) * 0.05}
     return {"rig.onnx": {"features": rng.normal(size=(n, 6)), **mesh},
-            "expression_encoder.onnx": {"features": rng.normal(size=(2, n, 9)), **mesh},   # 2 frames
+            "expression_encoder.onnx": {"features": rng.normal(size=(2, n, 9)), **features.encoder_feeds(mesh)},
             "localizer.onnx": {"region_weights": rng.dirichlet(np.ones(24), n)}}
 
 
@@ -36,7 +36,7 @@ def main(zip_path: str) -> int:
                                                     enable_on_install=True) == {"FINISHED"}
     inference = importlib.import_module(ADDON + ".core.inference")
     offered = inference.available_providers()
-    cases = feeds()
+    cases = feeds(importlib.import_module(ADDON + ".core.features"))   # 2 frames for the encoder
     cpu = {name: inference.run(name, f, "CPU") for name, f in cases.items()}
     report = {"offered": offered}
     for choice in inference.GPU_ORDER:

@@ -12,7 +12,7 @@ from blender_addon.core import arkit, features, inference
 from blender_addon.core.retarget import RetargetMap, smooth_frames
 from blender_addon.core.takes import TakeError
 from blender_addon.core.takes.mesh_sequence import (MeshSequenceEncoder, expression_codes, frames_per_run,
-                                                     rigid_align)
+                                                     rigid_align, rigid_fit_batch)
 from blender_addon.core.takes.shape_keys import take_from_channels
 from blender_addon.core import custom_rig_solver
 from blender_addon.core.takes import demo_performance
@@ -151,6 +151,41 @@ def test_rigid_align_undoes_head_motion():
     np.testing.assert_allclose(aligned[40:], ref[40:], atol=1e-3)
 
 
+def _kabsch_reference(p, q, passes):
+    """The robust fit written out plainly, one frame, (N,3) rows: what rigid_fit_batch computes."""
+    w = np.ones(len(p))
+    for done in range(passes):
+        wn = w / w.sum()
+        cp, cq = wn @ p, wn @ q
+        u, _s, vt = np.linalg.svd((p - cp).T @ ((q - cq) * wn[:, None]))
+        d = np.sign(np.linalg.det(vt.T @ u.T))
+        rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+        residual = np.linalg.norm((p - cp) @ rot.T + cq - q, axis=1)
+        w = 1.0 / (1.0 + (residual / (2.0 * (np.median(residual) + 1e-12))) ** 2)
+    return rot, cp, cq
+
+
+def test_batched_rigid_fit_equals_the_plain_one():
+    """rigid_fit_batch works coordinates-first and skips q's centring (sum wn (p - cp) = 0):
+    the same motion as the textbook fit, far from the origin and with a non-rigid part."""
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(300, 3)) + [0.0, 4.0, 170.0]
+    frames = []
+    for angle in (0.0, 0.2, -0.5, 3.0):
+        c, s_ = np.cos(angle), np.sin(angle)
+        moved = (ref - ref.mean(0)) @ np.array([[c, 0, s_], [0, 1, 0], [-s_, 0, c]]).T + [1.0, -2.0, 150.0]
+        moved += rng.normal(scale=1e-3, size=moved.shape)   # a scanned surface is never exactly rigid
+        moved[:30] += rng.normal(scale=0.5, size=(30, 3))
+        frames.append(moved)
+    for passes in (1, 4):
+        rot, cp, cq = rigid_fit_batch(np.stack(frames), ref, passes)
+        for i, frame in enumerate(frames):
+            want_rot, want_cp, want_cq = _kabsch_reference(frame, ref, passes)
+            np.testing.assert_allclose(rot[i], want_rot, atol=1e-9)
+            np.testing.assert_allclose((frame - cp[i]) @ rot[i].T + cq[i],
+                                       (frame - want_cp) @ want_rot.T + want_cq, atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def facecap_sequence(facecap_path):
     with np.load(facecap_path) as d:
@@ -213,10 +248,52 @@ def test_batched_encoding_equals_frame_by_frame(facecap_sequence):
     for frame, got in zip(frames, batched):
         aligned = rigid_align(frame[head.skin], skin)
         expressed = head.prepared.verts + head.norm.apply_vectors(aligned - skin)[head.nearest_skin()]
-        feeds = {**ops, "features": features.expression_features(head.prepared, expressed)[None]}
+        feeds = {**features.encoder_feeds(ops), "features": features.expression_features(head.prepared, expressed)[None]}
         code = inference.run(encoder.model, feeds, "CPU")["code"][0]
         want = np.clip(arkit.ict_to_arkit_matrix() @ code[:len(arkit.ICT_53)], 0, 1)
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_proxy_displacements_compose_the_fit_and_the_canonical_frame(facecap_sequence):
+    """The fit and the canonical frame's turn and scale composed into one product a frame:
+    the displacement that aligning, differencing and normalizing give, turned head or not,
+    stabilized or not."""
+    import dataclasses
+
+    neutral, faces, deltas, _jaw, weights = facecap_sequence
+    yaw = 0.3
+    motion = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    frames = np.stack([(neutral + np.tensordot(weights[f], deltas, axes=1)) @ motion.T + [0.1, 0.0, 0.2]
+                       for f in (40, 90, 200)])
+    pitch = 0.2
+    turned = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    for stabilize in (True, False):
+        encoder = MeshSequenceEncoder(neutral, faces, provider="CPU", stabilize=stabilize)
+        for rotation in (None, turned):
+            encoder.head.norm = dataclasses.replace(encoder.head.norm, rotation=rotation)
+            used = frames[:, encoder._used].astype(np.float64)
+            if stabilize:
+                rot, cp, cq = rigid_fit_batch(frames[:, encoder._fit], encoder._fit_reference)
+                used = (used - cp[:, None]) @ np.swapaxes(rot, 1, 2) + cq[:, None]
+            want = encoder.head.norm.apply_vectors(used - encoder._used_neutral)[:, encoder._spread]
+            np.testing.assert_allclose(encoder.proxy_displacements(frames), want, atol=1e-6)
+
+
+def test_encoder_operators_prearranged_once(facecap_sequence):
+    """encoder_feeds: the operators in the form the encoder graph's products use; the shipped
+    encoder given the generic operators (completed by expression_codes) answers the same."""
+    neutral, faces, deltas, _jaw, weights = facecap_sequence
+    encoder = MeshSequenceEncoder(neutral, faces, provider="CPU")
+    ops = encoder.head.prepared.operator_feeds()
+    arranged = features.encoder_feeds(ops)
+    np.testing.assert_array_equal(arranged["project"], (ops["evecs"] * ops["mass"][:, None]).T)
+    for d, axis in enumerate("xyz"):
+        np.testing.assert_array_equal(arranged[f"grad_{axis}"], ops["grad_evecs"][:, :, d])
+        assert arranged[f"grad_{axis}"].flags.c_contiguous and arranged[f"grad_{axis}"].dtype == np.float32
+    batch = features.expression_features(encoder.head.prepared, encoder.expressed_proxy(
+        neutral + np.tensordot(weights[100], deltas, axes=1)))[None]
+    np.testing.assert_array_equal(expression_codes(encoder.model, batch, ops, "CPU"),
+                                  expression_codes(encoder.model, batch, {**ops, **arranged}, "CPU"))
 
 
 def _code_model(path, batched: bool):

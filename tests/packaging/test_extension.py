@@ -75,7 +75,7 @@ def test_models_load_in_every_bundled_onnxruntime(tmp_path):
 
     import numpy as np
 
-    from blender_addon.core import inference
+    from blender_addon.core import features, inference
 
     oldest = min(version for version, _tag in extension.PLATFORMS.values())
     wheel_dir = extension.CACHE / "compat"
@@ -90,7 +90,8 @@ def test_models_load_in_every_bundled_onnxruntime(tmp_path):
     mesh = {"mass": rng.random(n) + 0.1, "evals": np.sort(rng.random(k) * 50), "evecs": rng.normal(size=(n, k)) * 0.05,
             "grad_evecs": rng.normal(size=(n, k, 3)) * 0.05}
     cases = {"rig.onnx": {"features": rng.normal(size=(n, 6)), **mesh},
-             "expression_encoder.onnx": {"features": rng.normal(size=(2, n, 9)), **mesh},   # 2 frames
+             "expression_encoder.onnx": {"features": rng.normal(size=(2, n, 9)),   # 2 frames
+                                         **features.encoder_feeds(mesh)},
              "localizer.onnx": {"region_weights": rng.dirichlet(np.ones(24), n)}}
     for name, feeds in cases.items():
         feeds = {key: value.astype(np.float32) for key, value in feeds.items()}

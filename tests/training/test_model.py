@@ -100,8 +100,8 @@ def test_torch_and_onnx_agree_on_an_unseen_topology(facecap_path):
             codes.append(encoder(te["features"], SpectralOps(te["mass"], te["evals"], te["evecs"],
                                                              te["grad_evecs"])).numpy())
         batch.append(efeeds["features"])
-    onnx_code = inference.run(MODELS / "expression_encoder.onnx", {**efeeds, "features": np.stack(batch)},
-                              "CPU")["code"]
+    onnx_code = inference.run(MODELS / "expression_encoder.onnx",
+                              {**features.encoder_feeds(efeeds), "features": np.stack(batch)}, "CPU")["code"]
     assert onnx_code.shape == (3, 64)
     assert np.abs(onnx_code - np.stack(codes)).max() <= 1e-4
 
@@ -156,7 +156,7 @@ def test_any_encoder_exports_with_a_batch_axis(tmp_path):
     with torch.no_grad():
         want = np.stack([encoder(f, SpectralOps(mass, evals, evecs, grad_evecs)).numpy() for f in frames])
     for batch in (frames[:1], frames):
-        got = inference.run(path, {"features": batch.numpy(), **ops}, "CPU")["code"]
+        got = inference.run(path, {"features": batch.numpy(), **features.encoder_feeds(ops)}, "CPU")["code"]
         np.testing.assert_allclose(got, want[:len(batch)], rtol=1e-4, atol=1e-5)
 
     class Changed(ExpressionEncoder):   # an architecture change the batched graph does not follow

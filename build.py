@@ -7,7 +7,7 @@ Runtime runs inside the project's virtual environment (``.venv``), which
 ``setup`` creates and every other command creates on demand.
 
     python build.py demo        # set up, rig a default head and bake a performance
-    python build.py test        # set up, test the built zip installed in Blender 4.2 and 5.0
+    python build.py test        # set up, test the built zip installed in Blender 4.2, 4.5 and 5.0
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def main(argv=None) -> None:
     p = sub.add_parser("test", help="build the zip, install it into a clean Blender of each promised version "
                                      "and run the Blender suite there; core and training suites in .venv")
     p.add_argument("--blender", action="append", default=[], metavar="SERIES",
-                   help="Blender series to test (4.2, 4.5, 5.0; repeatable; default 4.2 and 5.0)")
+                   help="Blender series to test (4.2, 4.5, 5.0; repeatable; default all three)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments passed to pytest")
     p.set_defaults(func=cmd_test)
 

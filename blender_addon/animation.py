@@ -127,11 +127,19 @@ def push_strip(id_data, action, slot, start: float, track_name: str = GROUP):
 
 
 def new_fcurve(bag, path: str, index: int = 0, group: str = GROUP):
-    """A new F-curve in ``bag`` (channelbag or legacy action), in F-curve group ``group``."""
+    """A new F-curve in ``bag`` (channelbag or legacy action), in F-curve group ``group``.
+
+    Each Blender names the group differently: 5.0's channelbag takes ``group_name``, 4.4/4.5's
+    takes none (the group is made in ``bag.groups`` and assigned), 4.2/4.3's legacy action
+    takes ``action_group``."""
+    if isinstance(bag, bpy.types.Action):       # 4.2/4.3: legacy actions
+        return bag.fcurves.new(path, index=index, action_group=group)
     try:
         return bag.fcurves.new(path, index=index, group_name=group)
-    except TypeError:                           # legacy Action.fcurves.new
-        return bag.fcurves.new(path, index=index, action_group=group)
+    except TypeError:                           # 4.4/4.5 channelbag
+        fcurve = bag.fcurves.new(path, index=index)
+        fcurve.group = bag.groups.get(group) or bag.groups.new(group)
+        return fcurve
 
 
 def set_keys(fcurve, frames: np.ndarray, values: np.ndarray) -> None:
@@ -187,7 +195,10 @@ def assigned_fcurves(id_data) -> list:
         return list(anim.action.fcurves)
     from bpy_extras import anim_utils
 
-    bag = anim_utils.animdata_get_channelbag_for_assigned_slot(anim)
+    if anim.action_slot is None:
+        return []
+    # (5.0's animdata_get_channelbag_for_assigned_slot does this; 4.4/4.5 lack it)
+    bag = anim_utils.action_get_channelbag_for_slot(anim.action, anim.action_slot)
     return list(bag.fcurves) if bag is not None else []
 
 

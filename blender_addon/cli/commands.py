@@ -416,18 +416,18 @@ def main(argv=None) -> int:
 def exit_process(code: int):
     """End a headless ``python`` process (the bpy module) with ``code``, files already written.
 
-    The bpy module of Blender 4.2 crashes in its C++ exit handlers once the glTF exporter has
-    run (a Python class freed after Python has finalised: SIGSEGV, status 139, although
-    every output was complete). Leaving without those handlers gives the command's own
-    status; later Blender versions exit normally. Not for ``blender --command``: Blender
-    itself ends that process.
+    The bpy module's exit handlers are not safe to run here: Blender 4.2's crash once the glTF
+    exporter has run (a Python class freed after Python has finalised: SIGSEGV, status 139,
+    although every output was complete), and 4.5's hang for good (a futex wait) after a file's
+    Python driver was refused (the hostile CLI test's evil.blend). Every output is written and
+    closed by now, so the process leaves without them, with the command's own status. Not for
+    ``blender --command``: Blender itself ends that process.
     """
     import os
 
     sys.stdout.flush()
     sys.stderr.flush()
-    bpy = sys.modules.get("bpy")
-    if bpy is not None and bpy.app.version < (4, 3, 0):
+    if sys.modules.get("bpy") is not None:
         os._exit(code)
     sys.exit(code)
 

@@ -338,11 +338,5 @@ class FACSIMILE_OT_clear_bake(bpy.types.Operator):
 classes = (FACSIMILE_OT_bake, FACSIMILE_OT_clear_bake)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+# Blender's helper: register in order, unregister in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

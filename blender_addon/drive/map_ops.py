@@ -225,11 +225,5 @@ classes = (FACSIMILE_OT_reset_map, FACSIMILE_OT_auto_map, FACSIMILE_OT_load_map_
            FACSIMILE_OT_save_map_preset, FACSIMILE_OT_save_map, FACSIMILE_OT_load_map)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+# Blender's helper: register in order, unregister in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

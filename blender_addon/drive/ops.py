@@ -353,11 +353,5 @@ classes = (FACSIMILE_OT_import_take, FACSIMILE_OT_encode_mesh, FACSIMILE_OT_set_
            FACSIMILE_OT_preview, FACSIMILE_OT_link_rotation)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+# Blender's helper: register in order, unregister in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -159,11 +159,5 @@ classes = (FACSIMILE_OT_live_start, FACSIMILE_OT_live_stop, FACSIMILE_OT_live_re
            FACSIMILE_OT_live_calibrate, FACSIMILE_OT_live_subject)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+# Blender's helper: register in order, unregister in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

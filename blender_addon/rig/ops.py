@@ -364,12 +364,5 @@ classes = (FACSIMILE_OT_predict_regions, FACSIMILE_OT_generate_shapes, FACSIMILE
            FACSIMILE_OT_update_rig, FACSIMILE_OT_rig_selected)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
-
+# Blender's helper: register in order, unregister in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -93,11 +93,5 @@ class FACSIMILE_PT_sliders(SidebarPanel, bpy.types.Panel):
 classes = (FACSIMILE_PT_rig, FACSIMILE_PT_sliders)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+# Blender's helper: register in order, unregister in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

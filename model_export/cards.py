@@ -116,7 +116,8 @@ def write_cards(bench: dict, report: dict, models: Path = MODELS) -> list[Path]:
                  "Blender): canonical frame (Blender axes, face width 1, nose tip at the origin), "
                  "`mass`/`evals`/`evecs`/`grad_evecs` from `core/spectral.py`"
                  + ("; the expression encoder takes them pre-arranged once per mesh "
-                    "(`project`, `grad_x|y|z`: `features.encoder_feeds`)." if name == "expression_encoder.onnx"
+                    "(`project`, `grad_x|y|z`: `features.encoder_feeds`); the add-on runs it on a proxy of "
+                    "at most 1k vertices of the source mesh (`core/takes/mesh_sequence.encoder_proxy`)." if name == "expression_encoder.onnx"
                     else "."), "",
                  "## Training", "", DATA, "",
                  f"Recipe: `{json.dumps(report.get('recipe', {}))}`.", "",

@@ -15,8 +15,9 @@ Every number comes with a baseline measured in the same run on the same machine:
    from the evaluated mesh, in batches through the network), per execution
    provider (CPU, and CUDA where ONNX Runtime offers it), for the facecap head (2.7k
    vertices) and its 61k-vertex subdivision, against today's path (commit ``TODAY``'s own
-   ``core`` and expression encoder, taken from git and run on the same frames in turn),
-   whose codes the new path must reproduce.
+   ``core`` and expression encoder, taken from git and run on the same frames in turn).
+   The new path encodes on a smaller proxy, so both paths' weights are also scored against
+   the recorded performance that drives the facecap head (MAE over its 335 frames).
 4. **custom-rig solve**: ms per frame to solve a 60-key rig on a 50k-vertex mesh.
 
 ``--quick`` shrinks the sizes for a smoke run; ``--write`` puts the table into docs/drive.md.
@@ -250,7 +251,7 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
     if not FACECAP.exists():
         return [f"| mesh-source encoding | skipped: {FACECAP} not found | |"]
     bpy = _start()
-    from blender_addon.core import inference
+    from blender_addon.core import arkit, inference
     from blender_addon.core.takes.mesh_sequence import MeshSequenceEncoder
     from blender_addon.drive import sources
 
@@ -260,7 +261,13 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
     blender_helpers.ADDON_MODULE = "blender_addon"   # the source tree, as this tool runs in .venv
     from blender_helpers import facecap_performer   # the test-suite's facecap performer
 
-    performer, _w = facecap_performer(FACECAP)
+    performer, recorded = facecap_performer(FACECAP)
+    scored = [i for i, n in enumerate(arkit.ARKIT_52) if n != "tongueOut"]   # no encoder reads it
+
+    def score(weights):
+        """MAE of encoded ARKit weights against the recorded ones that drive the head."""
+        return float(np.abs(weights[:, scored] - recorded[:, scored]).mean())
+
     today = _today_core(tmp)
     providers = ["CPU"] + (["CUDA"] if inference.CUDA in inference.available_providers() else [])
     lines = []
@@ -278,9 +285,10 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
         evaluated.to_mesh_clear()
         sample = list(range(60, 60 + frames))
         meshes = list(sources.evaluated_frames(context, performer, sample))
+        performance = list(sources.evaluated_frames(context, performer, range(1, len(recorded) + 1)))
         for provider in providers:
             encoder = MeshSequenceEncoder(neutral, tris.reshape(-1, 3), provider=provider)
-            new = encoder.encode_all(meshes)              # session start-up is not per frame
+            encoder.encode_all(meshes)                    # session start-up is not per frame
             used = inference.last_session_info().label
             jobs = [lambda: list(sources.evaluated_frames(context, performer, sample)),
                     lambda: encoder.encode_all(meshes),
@@ -288,8 +296,7 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
                     lambda: encoder.encode_all(sources.evaluated_frames(context, performer, sample))]
             if today is not None:
                 old_encoder = today.MeshSequenceEncoder(neutral, tris.reshape(-1, 3), provider=provider)
-                old = old_encoder.encode_all(meshes)
-                assert np.abs(old - new).max() < 1e-4, "the new path must answer today's codes"
+                accuracy = (score(encoder.encode_all(performance)), score(old_encoder.encode_all(performance)))
                 jobs += [lambda: old_encoder.encode_all(meshes),
                          lambda: old_encoder.encode_all(sources.evaluated_frames(context, performer, sample))]
             wall, cpu = _timed_round(*jobs)
@@ -301,7 +308,8 @@ def bench_encoding(frames: int, tmp: Path) -> list[str]:
                 continue
             lines.append(row + f"today's path ({TODAY}): {t[4]:.1f} ms/frame end to end (encode {t[3]:.1f}; "
                                f"CPU {c[4]:.1f}); today/new **{t[4] / t[2]:.2f}** end to end, "
-                               f"{t[3] / t[1]:.2f} encode alone |")
+                               f"{t[3] / t[1]:.2f} encode alone; weights MAE against the recorded "
+                               f"performance: new {accuracy[0]:.3f}, today {accuracy[1]:.3f} |")
     return lines
 
 

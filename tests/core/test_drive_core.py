@@ -11,7 +11,8 @@ from onnx import TensorProto, helper
 from blender_addon.core import arkit, features, inference
 from blender_addon.core.retarget import RetargetMap, smooth_frames
 from blender_addon.core.takes import TakeError
-from blender_addon.core.takes.mesh_sequence import (MeshSequenceEncoder, expression_codes, frames_per_run,
+from blender_addon.core.takes.mesh_sequence import (ENCODER_MAX_VERTS, MeshSequenceEncoder, encoder_proxy,
+                                                     expression_codes, frames_per_run,
                                                      rigid_align, rigid_fit_batch)
 from blender_addon.core.takes.shape_keys import take_from_channels
 from blender_addon.core import custom_rig_solver
@@ -241,14 +242,18 @@ def test_batched_encoding_equals_frame_by_frame(facecap_sequence):
     assert encoder.encode_all(iter([])).shape == (0, 52)
 
     # The frame-by-frame reference, written out: every skin vertex aligned, carried to the
-    # proxy, one network run per frame. The encoder reads only the vertices it needs and
-    # runs the frames together: the same codes.
-    head, ops = encoder.head, features.expression_feeds(encoder.head.prepared, encoder.head.prepared.verts)
+    # rig's proxy, then to the encoder's smaller proxy, one network run per frame. The
+    # encoder reads only the vertices it needs and runs the frames together: the same codes.
+    head = encoder.head
+    small, rows = encoder_proxy(head.prepared)
+    assert head.prepared.n > ENCODER_MAX_VERTS >= small.n == len(rows), "the facecap head is simplified"
+    np.testing.assert_array_equal(small.verts, head.prepared.verts[rows])
+    ops = features.expression_feeds(small, small.verts)
     skin = head.verts_world[head.skin]
     for frame, got in zip(frames, batched):
         aligned = rigid_align(frame[head.skin], skin)
         expressed = head.prepared.verts + head.norm.apply_vectors(aligned - skin)[head.nearest_skin()]
-        feeds = {**features.encoder_feeds(ops), "features": features.expression_features(head.prepared, expressed)[None]}
+        feeds = {**features.encoder_feeds(ops), "features": features.expression_features(small, expressed[rows])[None]}
         code = inference.run(encoder.model, feeds, "CPU")["code"][0]
         want = np.clip(arkit.ict_to_arkit_matrix() @ code[:len(arkit.ICT_53)], 0, 1)
         np.testing.assert_allclose(got, want, atol=1e-5)
@@ -284,13 +289,13 @@ def test_encoder_operators_prearranged_once(facecap_sequence):
     encoder given the generic operators (completed by expression_codes) answers the same."""
     neutral, faces, deltas, _jaw, weights = facecap_sequence
     encoder = MeshSequenceEncoder(neutral, faces, provider="CPU")
-    ops = encoder.head.prepared.operator_feeds()
+    ops = encoder.prepared.operator_feeds()
     arranged = features.encoder_feeds(ops)
     np.testing.assert_array_equal(arranged["project"], (ops["evecs"] * ops["mass"][:, None]).T)
     for d, axis in enumerate("xyz"):
         np.testing.assert_array_equal(arranged[f"grad_{axis}"], ops["grad_evecs"][:, :, d])
         assert arranged[f"grad_{axis}"].flags.c_contiguous and arranged[f"grad_{axis}"].dtype == np.float32
-    batch = features.expression_features(encoder.head.prepared, encoder.expressed_proxy(
+    batch = features.expression_features(encoder.prepared, encoder.expressed_proxy(
         neutral + np.tensordot(weights[100], deltas, axes=1)))[None]
     np.testing.assert_array_equal(expression_codes(encoder.model, batch, ops, "CPU"),
                                   expression_codes(encoder.model, batch, {**ops, **arranged}, "CPU"))

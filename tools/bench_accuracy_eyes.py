@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_addon.core import arkit, eyes, lid_shapes, rig
+from blender_addon.core import arkit, eye_opening, eyes, lid_shapes, rig
 from model_export import evaluate as ev
 from model_export.data.ict import data_root
 
@@ -160,7 +160,7 @@ def _artist(head: ev.TestHead, prepared, points, skin_faces, found) -> dict:
     angles = {d: [] for d in DIRECTIONS}
     for eye in found:
         blink = prepared.norm.apply_vectors(head.gt[arkit.ARKIT_INDEX[f"eyeBlink{eye.side}"]]).astype(np.float64)
-        out["closure"][eye.side] = eyes.lid_closure(eye, points, skin_faces, blink)
+        out["closure"][eye.side] = eye_opening.lid_closure(eye, points, skin_faces, blink)
         if eye.source == "part":
             for d in DIRECTIONS:
                 move = head.gt[arkit.ARKIT_INDEX[f"eyeLook{d}{eye.side}"]][eye.vertices]

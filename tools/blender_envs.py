@@ -33,7 +33,7 @@ HOME = ROOT / ".blender"
 
 # series -> bpy wheel on PyPI. Each is the newest patch release of that series; all are
 # Python 3.11 builds. The numpy is the one these Blender releases bundle.
-BPY_VERSIONS = {"4.2": "4.2.23", "4.5": "4.5.15", "5.0": "5.0.1"}
+BPY_VERSIONS = {"4.2": "4.2.23", "4.3": "4.3.0", "4.4": "4.4.0", "4.5": "4.5.15", "5.0": "5.0.1"}
 NUMPY = "numpy==1.26.4"
 PYTEST = "pytest==9.2.0"
 # What `python build.py test` runs by default: both LTS series and the newest. 4.5 joined

@@ -9,8 +9,8 @@ on another artist's head, each from geometry alone:
    rig's gaze angles (``eyes.gaze_angles``); a separate eye object gets its own eyeLook*
    deltas.
 2. **Blink**: where the network's eyeBlink leaves the eye open (less than
-   ``eyes.CLOSED`` of the opening covered), the upper lid is brought onto the lower one
-   (``eyes.complete_blink``); the closure per eye, before and after, goes to the report.
+   ``eye_opening.CLOSED`` of the opening covered), the upper lid is brought onto the lower one
+   (``eye_opening.complete_blink``); the closure per eye, before and after, goes to the report.
    eyeSquint and eyeWide move the same margins by a share of the gap (``core.lid_shapes``).
    In the jaw shapes, lips that end behind the front teeth are pushed back out
    (``core.lip_collision``).
@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from . import arkit, eyes, lid_shapes, lip_collision, parts, tongue
+from . import arkit, eye_opening, eyes, lid_shapes, lip_collision, parts, tongue
 
 
 def _ict(name: str) -> int:
@@ -89,18 +89,18 @@ def apply(result, head, deltas_proxy: np.ndarray, objects: list[np.ndarray], com
         t = _lap(result.steps, "eyes", t)
         blink = _ict(f"eyeBlink{eye.side}")
         before = norm.apply_vectors(result.ict_deltas[blink]).astype(np.float64)
-        closure = eyes.lid_closure(eye, points, skin_faces, before)
+        closure = eye_opening.lid_closure(eye, points, skin_faces, before)
         report.closure_network[eye.side] = closure
         report.completed[eye.side] = False
-        if complete_blink and not closure >= eyes.CLOSED:
-            after = eyes.complete_blink(eye, points, skin_faces, skin, before)
+        if complete_blink and not closure >= eye_opening.CLOSED:
+            after = eye_opening.complete_blink(eye, points, skin_faces, skin, before)
             if blink_paint is not None:
                 after = before + (after - before) * np.clip(blink_paint[eye.side], 0.0, 1.0)[:, None]
             if eye.source != "object":
                 after[eye.vertices] = before[eye.vertices]       # the eyeball itself never blinks
             changed = _changed(after, before)
             result.ict_deltas[blink, changed] = norm.invert_vectors(after[changed])
-            closure = eyes.lid_closure(eye, points, skin_faces, after)
+            closure = eye_opening.lid_closure(eye, points, skin_faces, after)
             report.completed[eye.side] = True
         report.closure[eye.side] = closure
         t = _lap(result.steps, "blink", t)

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """eyeSquint and eyeWide on the blink's lid margin (issue 13), without ground truth.
 
-The blink rule (``eyes.complete_blink``) brings the upper-lid margin onto the lower one.
+The blink rule (``eye_opening.complete_blink``) brings the upper-lid margin onto the lower one.
 Squint and wide act on the same margins, by a share of the same gap, measured per column
-of the eye opening (``eyes._margins``):
+of the eye opening (``eye_opening._margins``):
 
 * **eyeSquint** raises the lower-lid margin by :data:`SQUINT_SHARE` of the gap (the lower
   lid bunches up under the contracted orbicularis; the cheek part of a squint is the
@@ -15,7 +15,7 @@ of the eye opening (``eyes._margins``):
 
 Like the blink, the rule only completes: where the network's shape already moves the
 margin that far along the gap, nothing changes. The correction spreads over the lid with
-``eyes.LID_FALLOFF``, and nothing the rule moves ends inside the eyeball. The shares are
+``eye_opening.LID_FALLOFF``, and nothing the rule moves ends inside the eyeball. The shares are
 anatomical proportions of the palpebral opening (~10 mm): a squint narrows it by ~2-3 mm
 from below, a wide eye opens it by ~2 mm; neither was fitted to a head.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import eyes
+from . import eye_opening, eyes
 
 SQUINT_SHARE = 0.25
 WIDE_SHARE = 0.2
@@ -54,7 +54,7 @@ def _gap(eye: eyes.Eye, v: np.ndarray, faces: np.ndarray, skin: np.ndarray):
     rel = v[band] - eye.centre
     dist = np.linalg.norm(rel, axis=1)
     cand = band[skin[band] & (dist < 2.0 * eye.radius) & (rel[:, 1] < 0.0)]
-    found = eyes._margins(eye, v, faces, cand)
+    found = eye_opening._margins(eye, v, faces, cand)
     if found is None:
         return None
     ups, lows, _ = found
@@ -104,14 +104,14 @@ def move_margin(eye: eyes.Eye, verts: np.ndarray, faces: np.ndarray, skin: np.nd
     if len(idx) == 0:
         return d
     near = cKDTree(v[margin]).query(v[idx])[0]
-    fade = np.exp(-(near / (eyes.LID_FALLOFF * eye.radius)) ** 2)
+    fade = np.exp(-(near / (eye_opening.LID_FALLOFF * eye.radius)) ** 2)
     corr = np.stack([np.interp(v[idx, 0], xs, fix[first, a], left=0.0, right=0.0) for a in range(3)], axis=1)
     d[idx] += corr * fade[:, None]
     # Collision: nothing moved ends deeper in the eyeball than the clearance or than it
     # rested (a margin resting on the sphere slides over it, never through it).
     p = v[idx] + d[idx] - eye.centre
     pn = np.linalg.norm(p, axis=1)
-    limit = np.minimum(dist, (1 + eyes.CLEARANCE) * eye.radius)
+    limit = np.minimum(dist, (1 + eye_opening.CLEARANCE) * eye.radius)
     inside = pn < limit
     d[idx[inside]] = eye.centre + p[inside] / pn[inside, None] * limit[inside, None] - v[idx[inside]]
     return d

@@ -2,7 +2,7 @@
 """Eyes, lids and tongue in real Blender (issue 13): the rig operator on facecap (eyes and
 teeth as loose parts), facecap with its eyes as two separate objects, both Rocketbox heads
 and Suzanne. Gaze signs by ARKit's convention (+X is the subject's left), the blink closed
-(measured with the core's own measure, ``eyes.lid_closure``, on the written keys), tongueOut
+(measured with the core's own measure, ``eye_opening.lid_closure``, on the written keys), tongueOut
 only where a tongue exists, the report, separate eyes driven with the head, and the gaze
 angles an animator sets (Rig panel, Update Rig, the CLI's ``--gaze-*``)."""
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bl_ext.user_default.facsimile import mesh_io
-from bl_ext.user_default.facsimile.core import arkit, eyes
+from bl_ext.user_default.facsimile.core import arkit, eye_opening, eyes
 from bl_ext.user_default.facsimile.core import rig as core_rig
 from bl_ext.user_default.facsimile.drive import targets
 from blender_helpers import (base_coords, facecap_object, facecap_performer, key_deltas, mesh_object,
@@ -52,7 +52,7 @@ def _closures(head, eye_objs=()) -> dict:
     out = {}
     for eye in found:
         blink = norm.apply_vectors(key_deltas(head, f"eyeBlink{eye.side}")).astype(np.float64)
-        out[eye.side] = eyes.lid_closure(eye, points, skin_faces, blink)
+        out[eye.side] = eye_opening.lid_closure(eye, points, skin_faces, blink)
     return out
 
 
@@ -107,7 +107,7 @@ def test_facecap_loose_eyes_turn_blink_closes_and_report(addon, facecap_path):
         if not name.startswith("eyeLook"):
             assert np.abs(key_deltas(obj, name)[eyeballs]).max() == 0.0, name
     closure = _closures(obj)
-    assert min(closure.values()) >= eyes.CLOSED, closure
+    assert min(closure.values()) >= eye_opening.CLOSED, closure
     # Facecap's head mesh holds a small loose tongue: tongueOut moves it forward, and only it
     # (not the mouth bag's floor it touches).
     assert "tongueOut" in _keys(obj)
@@ -130,7 +130,7 @@ def test_rocketbox_eyes_and_tongue(addon, name):
     for side, idx in found.items():
         _assert_gaze(verts[idx], lambda key, idx=idx: key_deltas(obj, key)[idx], side)
     closure = _closures(obj)
-    assert min(closure.values()) >= eyes.CLOSED, closure
+    assert min(closure.values()) >= eye_opening.CLOSED, closure
     assert "tongueOut" in _keys(obj)
     tongue = key_deltas(obj, "tongueOut")
     moved = np.abs(tongue).max(1) > 0
@@ -152,7 +152,7 @@ def test_suzanne_has_no_tongue_key_unless_all_52_are_asked_for(addon):
     report = bpy.context.scene.facsimile_rig.last_report
     assert "51 shape keys added" in report and "tongueOut not created" in report
     closure = _closures(obj)                        # Suzanne's eyes: whatever the core finds must close
-    assert all(c >= eyes.CLOSED for c in closure.values()), closure
+    assert all(c >= eye_opening.CLOSED for c in closure.values()), closure
     # The operator option, then the scene option, create every name.
     assert bpy.ops.facsimile.generate_shapes(all_keys=True) == {"FINISHED"}
     assert "tongueOut" in _keys(obj) and not key_deltas(obj, "tongueOut").any()
@@ -200,7 +200,7 @@ def test_panel_gaze_angles_regenerate_the_eyelook_keys_on_update_rig(addon, tmp_
     _assert_turns(obj, ARTIST)
     # Update Rig localizes with the painted groups, left as predicted here: the eyes still close.
     closure = _closures(obj)
-    assert min(closure.values()) >= eyes.CLOSED, closure
+    assert min(closure.values()) >= eye_opening.CLOSED, closure
     jaw = key_deltas(obj, "jawOpen")
     # An operator's own option wins over the panel's; the angle changes the eyes only.
     assert bpy.ops.facsimile.update_rig(gaze_up=math.radians(20.0)) == {"FINISHED"}
@@ -262,7 +262,7 @@ def test_separate_eye_objects_get_their_own_keys(addon, facecap_path):
                      else np.zeros((len(eye.data.vertices), 3)), side)
         assert not eye.vertex_groups, "eye objects get keys, not region groups"
     closure = _closures(head, [objs["Left"], objs["Right"]])
-    assert sorted(closure) == ["Left", "Right"] and min(closure.values()) >= eyes.CLOSED, closure
+    assert sorted(closure) == ["Left", "Right"] and min(closure.values()) >= eye_opening.CLOSED, closure
     report = bpy.context.scene.facsimile_rig.last_report
     assert "eyes: separate objects (EyeLeft, EyeRight)" in report
     # With the eyes named as ARKit channels, each is a DIRECT drive target of its four keys.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import data_dir
 
-from blender_addon.core import arkit, eyes, rig, tongue
+from blender_addon.core import arkit, eye_opening, eyes, rig, tongue
 from blender_addon.core.mesh import head as meshlib
 
 DATA = data_dir()
@@ -195,11 +195,11 @@ def test_facecap_eye_objects_blink_closes_and_completion_closes_from_nothing():
     assert found[0].obj == 1                    # Face Cap's "eyeRight" node is the subject's left (+X)
     for eye in found:
         blink = head.gt[arkit.ARKIT_INDEX[f"eyeBlink{eye.side}"]] / norm.scale
-        assert eyes.lid_closure(eye, points, skin_faces, blink) >= eyes.CLOSED      # the artist's blink
+        assert eye_opening.lid_closure(eye, points, skin_faces, blink) >= eye_opening.CLOSED      # the artist's blink
         none = np.zeros_like(points)
-        assert eyes.lid_closure(eye, points, skin_faces, none) == 0.0
-        done = eyes.complete_blink(eye, points, skin_faces, skin, none)
-        assert eyes.lid_closure(eye, points, skin_faces, done) >= eyes.CLOSED
+        assert eye_opening.lid_closure(eye, points, skin_faces, none) == 0.0
+        done = eye_opening.complete_blink(eye, points, skin_faces, skin, none)
+        assert eye_opening.lid_closure(eye, points, skin_faces, done) >= eye_opening.CLOSED
         # Nothing that was outside the eyeball ends inside it.
         before = np.linalg.norm(points - eye.centre, axis=1)
         after = np.linalg.norm(points + done - eye.centre, axis=1)
@@ -211,7 +211,7 @@ def test_rig_result_carries_the_rules_and_the_report():
     head, objects = _facecap()
     result = rig.predict(head.verts, head.faces, provider="CPU", eye_objects=objects)
     assert result.report.eyes_found == "object"
-    assert min(result.report.closure.values()) >= eyes.CLOSED
+    assert min(result.report.closure.values()) >= eye_opening.CLOSED
     left = result.eye_object_deltas[1]          # object 1 is the subject's left eye
     assert sorted(left) == sorted(k for k in eyes.GAZE_KEYS if k.endswith("Left"))
     assert (left["eyeLookOutLeft"][:, 0].mean()) > 0
@@ -230,7 +230,7 @@ def test_rocketbox_loose_eyeballs_turn_and_tongue_is_found():
         true_tongue = np.linalg.norm(d["deltas"][names.index("TongueOut")], axis=1) > 1e-3   # float noise elsewhere
     result = rig.predict(verts, faces, provider="CPU")
     assert result.report.eyes_found == "part"
-    assert min(result.report.closure.values()) >= eyes.CLOSED
+    assert min(result.report.closure.values()) >= eye_opening.CLOSED
     look = result.arkit_delta("eyeLookOutLeft")
     turned = np.abs(look).max(1) > 0
     assert turned.any() and look[turned & (verts[:, 0] > 0)][:, 0].mean() > 0
@@ -339,13 +339,13 @@ def test_painted_groups_close_the_blink_where_the_lid_is_painted_and_only_there(
     painted = predicted.region_weights.astype(np.float64)
     as_predicted = rig.predict(head.verts, head.faces, provider="CPU", eye_objects=objects,
                                painted_weights=painted)
-    assert min(as_predicted.report.closure.values()) >= eyes.CLOSED
+    assert min(as_predicted.report.closure.values()) >= eye_opening.CLOSED
     lid, forehead = REGION_INDEX["upper_lid_L"], REGION_INDEX["forehead"]
     out = painted.copy()
     out[:, forehead] += out[:, lid]
     out[:, lid] = 0.0
     lid_out = rig.predict(head.verts, head.faces, provider="CPU", eye_objects=objects, painted_weights=out)
-    assert lid_out.report.closure["Left"] < 0.5 and lid_out.report.closure["Right"] >= eyes.CLOSED
+    assert lid_out.report.closure["Left"] < 0.5 and lid_out.report.closure["Right"] >= eye_opening.CLOSED
     moved = np.linalg.norm(lid_out.arkit_delta("eyeBlinkLeft"), axis=1)
     assert moved[painted[:, lid] > 0.5].mean() < 0.3 * np.linalg.norm(
         as_predicted.arkit_delta("eyeBlinkLeft"), axis=1)[painted[:, lid] > 0.5].mean()

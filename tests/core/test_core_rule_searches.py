@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The rules' searches give the answers of the all-pairs versions they replaced, exactly.
 
-The eye opening (``eyes._covered``) and the mouth's enclosure (``tongue._enclosed``) test
+The eye opening (``eye_opening._covered``) and the mouth's enclosure (``tongue._enclosed``) test
 only the (triangle, point) pairs the bins of ``core.mesh.bins`` offer; the lips' collision
 (``lip_collision``) finds the teeth near a lip as arrays of pairs and skips lips ahead of
 every tooth. Each is compared here with the all-pairs test it replaced (kept below as the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blender_addon.core import eyes, lip_collision, tongue
+from blender_addon.core import eye_opening, eyes, lip_collision, tongue
 from blender_addon.core.mesh.bins import box_pairs
 from blender_addon.core.mesh.proxy import loop_free_subdivide
 
@@ -110,12 +110,12 @@ def _covered_all_pairs(xz, depth, verts, faces):
 def test_covered_matches_all_pairs(level):
     # A lid-like sheet in front of an eyeball: coarse (triangles wider than the disc) and dense.
     eye = eyes.Eye("Left", np.array([0.3, 0.0, 0.4]), 0.1, 0.0, "part", np.arange(0), np.ones(0))
-    xz, depth, _ = eyes._disc(eye)
+    xz, depth, _ = eye_opening._disc(eye)
     verts, faces = _sphere(level)
     verts = verts * 0.12 + eye.centre + [0.0, -0.02, 0.05]
     expected = _covered_all_pairs(xz, depth, verts, faces)
     assert 0 < expected.sum() < len(xz)
-    np.testing.assert_array_equal(eyes._covered(xz, depth, verts, faces), expected)
+    np.testing.assert_array_equal(eye_opening._covered(xz, depth, verts, faces), expected)
 
 
 def _push_lips_out_all_pairs(p, skin, teeth, d):

@@ -2,7 +2,7 @@
 """Which points can lie inside which triangles, seen along an axis: 2-D bins.
 
 The eye and mouth rules ask, for a few hundred to a few thousand points, which triangles
-of the head cover them when looked at along an axis (``eyes._covered``: what hides the
+of the head cover them when looked at along an axis (``eye_opening._covered``: what hides the
 eyeball from the front; ``tongue._enclosed``: does a ray from inside the mouth meet the
 mesh). Testing every point against every triangle costs points x triangles: on a 69k-vertex
 head, seconds. A triangle of a dense head covers a handful of the points, so the points are

@@ -110,15 +110,20 @@ def cmd_setup(_args=None) -> None:
 
 # --------------------------------------------------------------------------- commands
 
-def _blender_series(args) -> list[str]:
+def _blender_series(args) -> tuple[list[str], list[str]]:
+    """(series that run the asked tests, series that run only the compatibility tier): the
+    ones named by --blender / FACSIMILE_BLENDER run everything asked; with none named, the
+    default series do and the series between them run the compatibility tier."""
     from tools import blender_envs
 
     wanted = args.blender or os.environ.get("FACSIMILE_BLENDER", "").split(",")
-    wanted = [s.strip() for s in wanted if s.strip()] or list(blender_envs.DEFAULT_SERIES)
+    wanted = [s.strip() for s in wanted if s.strip()]
     unknown = [s for s in wanted if s not in blender_envs.BPY_VERSIONS]
     if unknown:
         sys.exit(f"[build] unknown Blender series {unknown}; known: {sorted(blender_envs.BPY_VERSIONS)}")
-    return wanted
+    if wanted:
+        return wanted, []
+    return list(blender_envs.DEFAULT_SERIES), list(blender_envs.COMPAT_SERIES)
 
 
 def _test_zip(cuda: bool = False) -> Path:
@@ -174,7 +179,11 @@ def cmd_test(args) -> None:
     if blender_paths:
         zip_path = _test_zip(cuda=True)
         cuda_zip = zip_path.with_name(zip_path.stem + "-cuda.zip")
-        series_list = _blender_series(args)
+        full, compat = _blender_series(args)
+        # The compatibility tier runs where the whole suite was asked for (no paths named).
+        compat = compat if blender_paths == ["tests/blender"] else []
+        series_list = full + compat
+        paths = {**{s: blender_paths for s in full}, **{s: list(blender_envs.COMPAT_TESTS) for s in compat}}
         pythons = {s: blender_envs.ensure(s, _find_base_python()) for s in series_list}
         # The Blender versions run side by side (separate processes, user folders and result
         # files): much of a Blender test is waiting (subprocesses, sockets, renders), so two
@@ -184,12 +193,13 @@ def cmd_test(args) -> None:
         started = []
         for series in series_list:
             xml = results / f"blender-{series}.xml"
-            log(f"Blender {series} (bpy {blender_envs.BPY_VERSIONS[series]}), {zip_path.name} installed: "
-                f"{' '.join(blender_paths)}{' (output below when it ends)' if parallel else ''}")
+            tier = " (compatibility tier)" if series in compat else ""
+            log(f"Blender {series}{tier} (bpy {blender_envs.BPY_VERSIONS[series]}), {zip_path.name} installed: "
+                f"{' '.join(paths[series])}{' (output below when it ends)' if parallel else ''}")
             # -c names the Blender suite's own ini: the repository root must not be on sys.path there.
             # -P: `python -m` would otherwise put the working directory (the repository) on sys.path.
             cmd = [str(pythons[series]), "-P", "-m", "pytest", "-c", str(ROOT / "tests" / "blender" / "pytest.ini"),
-                   "--rootdir", str(ROOT / "tests" / "blender"), *blender_paths, *options, f"--junitxml={xml}"]
+                   "--rootdir", str(ROOT / "tests" / "blender"), *paths[series], *options, f"--junitxml={xml}"]
             env = dict(blender_envs.test_env(series, zip_path), FACSIMILE_ZIP_CUDA=str(cuda_zip))
             if parallel:
                 out = open(results / f"blender-{series}.log", "w")

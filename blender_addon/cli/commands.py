@@ -417,7 +417,8 @@ def exit_process(code: int):
     """End a headless ``python`` process (the bpy module) with ``code``, files already written.
 
     The bpy module's exit handlers are not safe to run here: Blender 4.2's crash once the glTF
-    exporter has run (a Python class freed after Python has finalised: SIGSEGV, status 139,
+    exporter has run, and 4.2's and 4.3's once an add-on whose properties have Python callbacks
+    was unregistered (a Python class freed after Python has finalised: SIGSEGV, status 139,
     although every output was complete), and 4.5's hang for good (a futex wait) after a file's
     Python driver was refused (the hostile CLI test's evil.blend). Every output is written and
     closed by now, so the process leaves without them, with the command's own status. Not for

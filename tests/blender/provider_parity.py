@@ -64,4 +64,10 @@ def main(zip_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    status = main(sys.argv[1])
+    if bpy.app.version < (4, 4, 0):   # 4.2/4.3's bpy exit crash: see smoke_product.py's end
+        import os
+
+        sys.stdout.flush()
+        os._exit(status)
+    sys.exit(status)

@@ -46,7 +46,9 @@ class Recipe:
     pool_size: int = 240
     # Artists' heads (model_export/data/artist.py): 0 keeps the shipped models' classic pool.
     # The retrain with half of them (--set artist_share=0.5 --set pool_size=360) was measured
-    # and not adopted: its blink gates died (docs/models.md, "Training data").
+    # and not adopted: its blink gates died (docs/models.md, "Training data"). A third
+    # (0.3, pool 320, gate_floor 0.001, rig_steps 42000) halves its cost on held-out ICT but
+    # still regresses facecap (docs/models.md, "A lighter mix, trained longer").
     artist_share: float = 0.0
     # Keeps the localizer's gates open (docs/models.md, "Training data"): the weight of a term
     # asking each channel's gate to be 1 at the vertex its ground truth moves most. The gate times

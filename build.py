@@ -271,7 +271,8 @@ def main(argv=None) -> None:
     p = sub.add_parser("test", help="build the zip, install it into a clean Blender of each promised version "
                                      "and run the Blender suite there; core and training suites in .venv")
     p.add_argument("--blender", action="append", default=[], metavar="SERIES",
-                   help="Blender series to test (4.2, 4.5, 5.0; repeatable; default all three)")
+                   help="Blender series to test (4.2, 4.3, 4.4, 4.5, 5.0; repeatable; default: the "
+                        "whole suite on 4.2, 4.5 and 5.0, the compatibility tier on 4.3 and 4.4)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments passed to pytest")
     p.set_defaults(func=cmd_test)
 

@@ -87,6 +87,12 @@ def _pip_download(spec: str, dest: Path, platform: str | None) -> None:
            "--only-binary=:all:", "--python-version", "3.11", "-d", str(dest), spec]
     if platform:
         cmd += ["--implementation", "cp", "--platform", platform]
+    else:
+        # A pure dependency ships as its py3-none-any wheel, never the build machine's binary one:
+        # protobuf's preferred wheel here is cp310-abi3-manylinux, which is Linux only, and which
+        # Blender 4.3's installer skips ("other Python version") — older installers read abi3
+        # wheels' cp310 as "3.10 only".
+        cmd += ["--implementation", "py", "--abi", "none", "--platform", "any"]
     subprocess.run(cmd, check=True)
 
 
@@ -101,15 +107,20 @@ def _platform_wheel(name: str, version: str, plat: str, tag: str) -> list[Path]:
     return found
 
 
+def _is_pure(wheel: Path) -> bool:
+    """A wheel every platform and every Blender 4.2+ installer takes: no ABI, no platform."""
+    return wheel.name.endswith("-none-any.whl")
+
+
 def fetch_wheels(platforms: list[str], cuda: bool = False) -> list[Path]:
     """Download (once, cached in .cache/wheels) every wheel the zips need."""
     wheels = []
     for spec in PURE_DEPS:
         name, version = spec.split("==")
         pattern = f"{name}-{version}-*.whl"
-        if not list(CACHE.joinpath("any").glob(pattern)):
+        if not any(_is_pure(w) for w in CACHE.joinpath("any").glob(pattern)):
             _pip_download(spec, CACHE / "any", None)
-        wheels += sorted(CACHE.joinpath("any").glob(pattern))
+        wheels += sorted(w for w in CACHE.joinpath("any").glob(pattern) if _is_pure(w))
     for plat in platforms:
         version, tag = PLATFORMS[plat]
         package = ORT_PACKAGE[plat]

@@ -101,7 +101,10 @@ def _turn_degrees(before: np.ndarray, after: np.ndarray) -> float:
     """Angle of the rotation about the origin that best takes ``before`` to ``after`` (n,3)."""
     u, _s, vt = np.linalg.svd(before.T @ after)
     r = vt.T @ np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))]) @ u.T
-    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+    # atan2(sin, cos), not arccos(cos): arccos loses half the digits near 0 (1e-6 degrees at
+    # a zero turn, the last bits of the SVD), where the test asks 1e-6.
+    sin = np.linalg.norm([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]]) / 2.0
+    return float(np.degrees(np.arctan2(sin, (np.trace(r) - 1.0) / 2.0)))
 
 
 def test_the_gaze_angle_an_animator_sets_turns_the_eyeball_by_that_angle():

@@ -33,6 +33,11 @@ def test_zip_contents(linux_zip):
     assert any(n.startswith("wheels/scipy-") and "manylinux" in n for n in wheels), "the core needs SciPy"
     assert not any("win_amd64" in n or "macosx" in n for n in wheels), "split per platform"
     assert not any(n.startswith("wheels/numpy") for n in wheels), "numpy must never be bundled"
+    # Every wheel is one Blender 4.2-5.0's installer takes on Python 3.11: a pure one, or built
+    # for CPython 3.11 (cp311-cp311, or the stable ABI from 3.11). A cp310-abi3 wheel is
+    # skipped by Blender 4.3's installer.
+    for n in wheels:
+        assert n.endswith("-none-any.whl") or "-cp311-cp311-" in n or "-cp311-abi3-" in n, n
     assert not any("__pycache__" in n for n in names)
     for key in ('id = "facsimile"', 'type = "add-on"', 'blender_version_min = "4.2.0"',
                 '"SPDX:GPL-3.0-or-later"', '"Animation"', '"Rigging"', 'platforms = ["linux-x64"]'):

@@ -153,14 +153,15 @@ def encoder_proxy(prepared, max_verts: int = ENCODER_MAX_VERTS):
     canonical frame) itself when it has at most ``max_verts`` vertices, else a proxy of it
     simplified to that; ``rows`` (M,) the vertex of ``prepared`` each of its vertices is
     (a simplified proxy's vertices are vertices of its mesh)."""
+    from scipy.spatial import cKDTree
+
     from .. import features
     from ..mesh.proxy import build_proxy
 
     if prepared.n <= max_verts:
         return prepared, np.arange(prepared.n)
     small = build_proxy(prepared.verts, prepared.faces, max_verts=max_verts, welded=True)
-    from scipy.spatial import cKDTree
-
+    # A Proxy locates the original vertices on itself, not its vertices among the originals.
     rows = cKDTree(np.asarray(prepared.verts, np.float64)).query(np.asarray(small.verts, np.float64))[1]
     return features.prepare(np.asarray(prepared.verts)[rows], small.faces), rows
 
